@@ -1,0 +1,32 @@
+# The two quick-start commands: `make run` and `make test`. Each builds the virtual environment it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## Start the daemon on the bundled example content (SQLite, Maildir, HTTP on 127.0.0.1:8080).
+run: $(STAMP)
+	$(BIN)/publisher --config examples/publisher.toml run
+
+## Run the whole test suite and the linter.
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/build.py
+
+clean:
+	rm -rf $(VENV) examples/state examples/public .pytest_cache .hypothesis

@@ -1,0 +1,90 @@
+"""The ``publisher`` command: a thin layer over the library.
+
+Commands live in one module per area and register themselves on :data:`main`:
+``cli/content.py`` (init, check-config, scan, build, items, correspondents), ``cli/mail.py`` (subscribers,
+digest, send-test, outbox) and ``cli/daemon.py`` (run).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from publisher.config import Config, load
+from publisher.errors import ConfigError, PublisherError
+from publisher.logs import setup_logging
+
+
+@dataclass
+class App:
+    """What every command gets: the config path and overrides, and the config once loaded."""
+
+    config_path: Path | None
+    overrides: tuple[str, ...]
+    verbose: int = 0
+    _config: Config | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load(self.config_path, overrides=list(self.overrides))
+            except ConfigError as exc:
+                raise click.ClickException(f"config error: {exc}") from exc
+            setup_logging(self._config.daemon.log_level if not self.verbose else "DEBUG")
+        return self._config
+
+
+class _Group(click.Group):
+    """Turns publisher's own errors into one clean line and exit code 1 (2 for configuration)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(f"publisher: config error: {exc}", err=True)
+            sys.exit(2)
+        except PublisherError as exc:
+            click.echo(f"publisher: {exc}", err=True)
+            sys.exit(1)
+
+
+class _ConfigException(click.ClickException):
+    exit_code = 2
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Config file (default: $PUBLISHER_CONFIG, else ./publisher.toml, else embedded defaults).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="TABLE.KEY=VALUE",
+    help="Override one config value, e.g. --set paths.content=posts. Repeatable.",
+)
+@click.option("--verbose", "-v", count=True, help="Log debug detail.")
+@click.version_option(package_name="publisher")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None, overrides: tuple[str, ...], verbose: int) -> None:
+    """Turn a content folder into feeds and email digests."""
+    ctx.obj = App(config_path=config_path, overrides=overrides, verbose=verbose)
+    logging.captureWarnings(True)
+
+
+def _register() -> None:
+    # Imported for their side effect of adding commands to `main`.
+    from publisher.cli import content, daemon, mail  # noqa: F401
+
+
+_register()

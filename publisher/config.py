@@ -1,0 +1,446 @@
+"""Typed, validated configuration, built in layers: defaults ← TOML file ← environment ← command line.
+
+Every table of the TOML file maps onto a frozen dataclass below. An unknown key, a wrong type or a bad value
+raises :class:`ConfigError` naming the file and the dotted key. Relative paths resolve against the folder of
+the config file (or the working folder when there is no file).
+
+Environment overrides use ``PUBLISHER_<TABLE>__<KEY>`` (``PUBLISHER_SITE__BASE_URL=https://...``); command line
+overrides use ``--set table.key=value``. Values of both are read as TOML values when they parse as such
+(``42``, ``true``, ``["a", "b"]``) and as plain strings otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from publisher.errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "publisher.toml"
+ENV_CONFIG = "PUBLISHER_CONFIG"
+ENV_PREFIX = "PUBLISHER_"
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    title: str = "Example News"
+    base_url: str = "http://127.0.0.1:8080/"
+    timezone: str = "UTC"
+    language: str = "en"
+    author: str = "Newsroom"
+    description: str = ""
+    # The naming authority of tag: ids. Empty: the host of base_url at the first build, then kept in the
+    # store, so ids survive a later move of base_url.
+    id_authority: str = ""
+    # The path of an article under base_url; {year} {month} {day} {slug} {key} are filled in.
+    permalink: str = "{year}/{month}/{day}/{slug}/"
+    # The sender address when there is no [smtp] table.
+    email: str = "publisher@localhost"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    content: Path = Path("content")
+    database: Path = Path("state/publisher.db")
+    output: Path = Path("public")
+    state: Path = Path("state")
+    # A folder whose templates override the bundled ones, file by file.
+    templates: Path | None = None
+
+
+@dataclass(frozen=True)
+class ContentConfig:
+    max_file_size: int = 5_000_000
+    extensions: tuple[str, ...] = (".md", ".markdown", ".txt")
+    # Glob patterns (relative to the content folder) that are never read.
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FeedsConfig:
+    entries: int = 50
+    formats: tuple[str, ...] = ("atom", "rss", "json")
+    per_correspondent: bool = True
+    per_category: bool = True
+    per_tag: bool = False
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = "127.0.0.1"
+    port: int = 587
+    security: str = "starttls"  # "starttls" | "tls" | "none"
+    username: str = ""
+    password_env: str = "PUBLISHER_SMTP_PASSWORD"
+    password_file: Path | None = None
+    from_: str = "Example News <news@example.org>"
+    connections: int = 4
+    rate: float = 50.0  # messages per second, 0 = unlimited
+    rate_per_hour: int = 0  # 0 = unlimited
+    messages_per_connection: int = 1000
+    timeout: float = 30.0
+    # Further relays tried in order when the first cannot be reached: "host:port" strings.
+    fallback: tuple[str, ...] = ()
+    max_attempts: int = 8
+    retry_base_seconds: float = 60.0
+    bounce_limit: int = 3
+    # Verify the server's certificate (turn off only for a relay on loopback with a self-signed cert).
+    verify_tls: bool = True
+
+    def password(self) -> str:
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        return os.environ.get(self.password_env, "") if self.password_env else ""
+
+
+@dataclass(frozen=True)
+class MaildirConfig:
+    path: Path = Path("state/maildir")
+
+
+@dataclass(frozen=True)
+class DkimConfig:
+    selector: str = ""
+    domain: str = ""
+    key_file: Path | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.selector and self.domain and self.key_file)
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    schedule: str = "0 7 * * *"
+    mode: str = "per-correspondent"  # or "combined"
+    max_age_days: int = 7
+    subject: str = "{{ correspondent.name }}: {{ sections|length }} new"
+    # Per-correspondent cron overrides: slug → cron expression.
+    schedules: Mapping[str, str] = field(default_factory=dict)
+    max_html_bytes: int = 100_000
+    # A run missed while the daemon was down still runs at start if no older than this.
+    grace_minutes: int = 360
+
+
+@dataclass(frozen=True)
+class SubscriptionsConfig:
+    public_url: str = ""  # default: site.base_url
+    secret: str = ""
+    secret_env: str = "PUBLISHER_SECRET"
+    secret_file: Path = Path("state/secret")
+    unsubscribe_mailto: str = ""
+    confirm_hours: int = 72
+    # Rate limits of POST /subscribe.
+    per_client_per_hour: int = 20
+    per_address_per_hour: int = 3
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    enabled: bool = True
+    listen: str = "127.0.0.1:8080"
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@dataclass(frozen=True)
+class WebSubConfig:
+    hubs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    debounce_ms: int = 100
+    rescan_minutes: float = 15.0
+    outbox_retry_seconds: float = 60.0
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Config:
+    site: SiteConfig = field(default_factory=SiteConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    content: ContentConfig = field(default_factory=ContentConfig)
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    smtp: SmtpConfig | None = None
+    maildir: MaildirConfig = field(default_factory=MaildirConfig)
+    dkim: DkimConfig = field(default_factory=DkimConfig)
+    digest: DigestConfig = field(default_factory=DigestConfig)
+    subscriptions: SubscriptionsConfig = field(default_factory=SubscriptionsConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    websub: WebSubConfig = field(default_factory=WebSubConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    # Where the values came from, for messages; not a TOML key.
+    source: Path | None = None
+
+    @property
+    def sender(self) -> str:
+        """The From address of every email."""
+        return self.smtp.from_ if self.smtp is not None else f"{self.site.title} <{self.site.email}>"
+
+    @property
+    def public_url(self) -> str:
+        """The URL under which /subscribe, /confirm and /unsubscribe are reachable."""
+        url = self.subscriptions.public_url or self.site.base_url
+        return url if url.endswith("/") else url + "/"
+
+
+# TOML key names that are not Python identifiers.
+_ALIASES = {"from": "from_"}
+_REVERSE_ALIASES = {v: k for k, v in _ALIASES.items()}
+_SECTIONS = {f.name: f for f in dataclasses.fields(Config) if f.name != "source"}
+
+
+def load(
+    path: Path | str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    must_exist: bool = False,
+) -> Config:
+    """Build the configuration from defaults, the file at ``path``, the environment and ``overrides``.
+
+    ``path`` None means ``$PUBLISHER_CONFIG`` or ``./publisher.toml``; a missing default file gives the
+    embedded defaults, a missing file that was asked for by name is an error.
+    """
+    env = os.environ if environ is None else environ
+    if path is None:
+        named = env.get(ENV_CONFIG)
+        path = Path(named) if named else Path(DEFAULT_CONFIG_NAME)
+        must_exist = must_exist or bool(named)
+    path = Path(path)
+    label = str(path)
+    raw: dict[str, Any] = {}
+    if path.exists():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML ({exc})", file=label) from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read ({exc})", file=label) from exc
+        base = path.resolve().parent
+    elif must_exist:
+        raise ConfigError("no such file", file=label)
+    else:
+        base = Path.cwd()
+    for key, value in _env_layer(env):
+        _set_dotted(raw, key, value, label="environment")
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError("expected table.key=value", key=item, file="--set")
+        _set_dotted(raw, key.strip(), _parse_value(text.strip()), label="--set")
+    return from_mapping(raw, base=base, file=label, source=path if path.exists() else None)
+
+
+def from_mapping(
+    raw: Mapping[str, Any], *, base: Path, file: str = "<config>", source: Path | None = None
+) -> Config:
+    """Validate a parsed TOML mapping into a :class:`Config`; paths resolve against ``base``."""
+    sections: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in _SECTIONS:
+            raise ConfigError(f"unknown table (known: {', '.join(sorted(_SECTIONS))})", file=file, key=name)
+        if not isinstance(value, Mapping):
+            raise ConfigError("expected a table", file=file, key=name)
+        cls = _section_class(_SECTIONS[name])
+        sections[name] = _build(cls, value, base=base, file=file, prefix=name)
+    config = Config(**sections, source=source)
+    # Paths in [subscriptions] and [maildir] defaults live under the state folder when left alone.
+    config = _place_under_state(config, raw, base)
+    _validate(config, file)
+    return config
+
+
+def _section_class(f: dataclasses.Field[Any]) -> type:
+    hint = typing.get_type_hints(Config)[f.name]
+    for arg in typing.get_args(hint) or (hint,):
+        if dataclasses.is_dataclass(arg):
+            return arg  # type: ignore[return-value]
+    raise AssertionError(f.name)
+
+
+def _build(cls: type, table: Mapping[str, Any], *, base: Path, file: str, prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {_REVERSE_ALIASES.get(f.name, f.name): f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}.{key}"
+        if key not in known:
+            raise ConfigError(f"unknown key (known: {', '.join(sorted(known))})", file=file, key=dotted)
+        attr = known[key]
+        values[attr] = _coerce(value, hints[attr], base=base, file=file, key=dotted)
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, *, base: Path, file: str, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        return _coerce(value, non_none[0], base=base, file=file, key=key)
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"expected a path string, got {_kind(value)}", file=file, key=key)
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else base / p
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"expected true or false, got {_kind(value)}", file=file, key=key)
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"expected a whole number, got {_kind(value)}", file=file, key=key)
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"expected a number, got {_kind(value)}", file=file, key=key)
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"expected a string, got {_kind(value)}", file=file, key=key)
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"expected a list, got {_kind(value)}", file=file, key=key)
+        return tuple(_coerce(v, args[0], base=base, file=file, key=f"{key}[{i}]") for i, v in enumerate(value))
+    if origin in (Mapping, dict):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"expected a table, got {_kind(value)}", file=file, key=key)
+        return {
+            str(k): _coerce(v, args[1], base=base, file=file, key=f"{key}.{k}") for k, v in value.items()
+        }
+    raise AssertionError(f"unsupported config type {hint!r} for {key}")
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list"}.get(
+        type(value), "a table" if isinstance(value, Mapping) else type(value).__name__
+    )
+
+
+def _place_under_state(config: Config, raw: Mapping[str, Any], base: Path) -> Config:
+    state = config.paths.state if "state" in raw.get("paths", {}) else None
+    if state is None:
+        db_given = "database" in raw.get("paths", {})
+        state = config.paths.database.parent if db_given else base / "state"
+        config = dataclasses.replace(config, paths=dataclasses.replace(config.paths, state=state))
+    changes: dict[str, Any] = {}
+    if "database" not in raw.get("paths", {}):
+        changes["paths"] = dataclasses.replace(config.paths, database=state / "publisher.db")
+    for name in ("content", "output"):
+        if name not in raw.get("paths", {}):
+            current = changes.get("paths", config.paths)
+            changes["paths"] = dataclasses.replace(current, **{name: base / getattr(PathsConfig(), name)})
+    if "path" not in raw.get("maildir", {}):
+        changes["maildir"] = MaildirConfig(path=state / "maildir")
+    if "secret_file" not in raw.get("subscriptions", {}):
+        changes["subscriptions"] = dataclasses.replace(config.subscriptions, secret_file=state / "secret")
+    return dataclasses.replace(config, **changes)
+
+
+_CRON_FIELDS = 5
+
+
+def _validate(config: Config, file: str) -> None:
+    def bad(key: str, message: str) -> ConfigError:
+        return ConfigError(message, file=file, key=key)
+
+    url = urlsplit(config.site.base_url)
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise bad("site.base_url", f"must be an absolute http(s) URL, got {config.site.base_url!r}")
+    try:
+        ZoneInfo(config.site.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise bad("site.timezone", f"unknown IANA time zone {config.site.timezone!r}") from exc
+    if config.feeds.entries < 1:
+        raise bad("feeds.entries", "must be at least 1")
+    for fmt in config.feeds.formats:
+        if fmt not in ("atom", "rss", "json"):
+            raise bad("feeds.formats", f"unknown format {fmt!r} (known: atom, rss, json)")
+    if config.content.max_file_size < 1:
+        raise bad("content.max_file_size", "must be positive")
+    if config.smtp is not None:
+        smtp = config.smtp
+        if smtp.security not in ("starttls", "tls", "none"):
+            raise bad("smtp.security", f"must be starttls, tls or none, got {smtp.security!r}")
+        if not 0 < smtp.port < 65536:
+            raise bad("smtp.port", f"not a port number: {smtp.port}")
+        if smtp.connections < 1:
+            raise bad("smtp.connections", "must be at least 1")
+        if smtp.rate < 0:
+            raise bad("smtp.rate", "must be 0 (unlimited) or more")
+        for i, relay in enumerate(smtp.fallback):
+            host, _, port = relay.rpartition(":")
+            if not host or not port.isdigit():
+                raise bad(f"smtp.fallback[{i}]", f"expected host:port, got {relay!r}")
+    if config.digest.mode not in ("per-correspondent", "combined"):
+        raise bad("digest.mode", f"must be per-correspondent or combined, got {config.digest.mode!r}")
+    if config.digest.max_age_days < 1:
+        raise bad("digest.max_age_days", "must be at least 1")
+    for key, expr in [("digest.schedule", config.digest.schedule)] + [
+        (f"digest.schedules.{slug}", expr) for slug, expr in config.digest.schedules.items()
+    ]:
+        if len(expr.split()) != _CRON_FIELDS:
+            raise bad(key, f"expected a 5-field cron expression, got {expr!r}")
+    dkim_asked = bool(config.dkim.selector or config.dkim.domain or config.dkim.key_file)
+    if dkim_asked and not config.dkim.enabled:
+        raise bad("dkim", "selector, domain and key_file must all be set to sign")
+    try:
+        host, port = config.http.host_port
+    except ValueError as exc:
+        raise bad("http.listen", f"expected host:port, got {config.http.listen!r}") from exc
+    if not 0 <= port < 65536:
+        raise bad("http.listen", f"not a port number: {port}")
+    for i, hub in enumerate(config.websub.hubs):
+        if urlsplit(hub).scheme not in ("http", "https"):
+            raise bad(f"websub.hubs[{i}]", f"must be an http(s) URL, got {hub!r}")
+    if config.daemon.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise bad("daemon.log_level", f"unknown level {config.daemon.log_level!r}")
+
+
+def _env_layer(env: Mapping[str, str]) -> list[tuple[str, Any]]:
+    out = []
+    for name, text in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        table, _, key = name[len(ENV_PREFIX) :].partition("__")
+        if table.lower() in _SECTIONS:
+            out.append((f"{table.lower()}.{key.lower()}", _parse_value(text)))
+    return sorted(out)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, *, label: str) -> None:
+    table, sep, key = dotted.partition(".")
+    if not sep or not key:
+        raise ConfigError("expected table.key", file=label, key=dotted)
+    target = raw.setdefault(table, {})
+    if not isinstance(target, dict):
+        raise ConfigError("expected a table", file=label, key=table)
+    *parents, last = key.split(".")
+    for parent in parents:
+        target = target.setdefault(parent, {})
+    target[last] = value

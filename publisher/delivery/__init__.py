@@ -1,0 +1,24 @@
+"""Delivery: the outbox, and the transports that take messages out of it.
+
+A transport takes an :class:`Envelope` and either returns (the server accepted the DATA, or the message is in
+the Maildir) or raises :class:`~publisher.errors.TemporaryFailure` / :class:`~publisher.errors.PermanentFailure`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Envelope:
+    sender: str  # bare address for MAIL FROM
+    recipient: str  # bare address for RCPT TO
+    data: bytes  # the exact message bytes (already DKIM-signed where configured)
+    message_id: str
+
+
+class Transport(Protocol):
+    async def send(self, envelope: Envelope) -> None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,102 @@
+"""The value objects that travel between the pipeline's stages.
+
+A reader turns one file into a :class:`ParsedItem`; the store records it and hands back :class:`Item`,
+:class:`Section` and :class:`Correspondent` records, which the feed and digest builders consume.
+All datetimes here are timezone-aware.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+BodyFormat = Literal["markdown", "text"]
+
+
+def slugify(text: str) -> str:
+    """Lower-case, hyphenated ASCII: ``Laura Bicker`` → ``laura-bicker``; ``Zoë Ó Briain`` → ``zoe-o-briain``."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug or "untitled"
+
+
+@dataclass(frozen=True)
+class ParsedSection:
+    """The part of an item written by one correspondent, as read from the file."""
+
+    correspondent: str  # the person's name, as written
+    role: str  # "Lisbon correspondent"; "" for the item's own author when unknown
+    body: str  # source text of the section (Markdown, or plain paragraphs for body_format "text")
+
+    @property
+    def correspondent_slug(self) -> str:
+        return slugify(self.correspondent)
+
+
+@dataclass(frozen=True)
+class ParsedItem:
+    """One content file, read. Pure data: readers build these from bytes and a path, touching no disk."""
+
+    source_path: str  # relative to the content folder, POSIX separators
+    key: str  # stable identity: the front-matter id, or the path without extension
+    slug: str  # the last part of the item's URL path
+    title: str
+    published: datetime
+    updated: datetime | None
+    authors: tuple[str, ...]
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    summary: str = ""
+    image: str | None = None  # as written (may be site-relative)
+    permalink: str | None = None  # front-matter permalink / url, as written; None: built from site.permalink
+    draft: bool = False
+    body_format: BodyFormat = "markdown"
+    # The whole body, and the same body cut into correspondent sections (always at least one).
+    body: str = ""
+    sections: tuple[ParsedSection, ...] = ()
+    # Fallbacks the reader had to take ("no date found, used the file's mtime"), logged by the scanner.
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Correspondent:
+    slug: str
+    name: str
+    role: str = ""
+
+
+@dataclass(frozen=True)
+class Section:
+    """A stored section: one correspondent's part of one item."""
+
+    id: int
+    item_key: str
+    position: int  # 0 for the lead section
+    correspondent: Correspondent
+    anchor: str  # HTML id of the section in the article, for links from per-correspondent feeds
+    body: str
+    html: str  # sanitized, with absolute links
+    recorded_at: datetime  # when the store first saw this section (digests gather on this)
+
+
+@dataclass(frozen=True)
+class Item:
+    """A stored, published item, ready for feeds and digests."""
+
+    key: str
+    uid: str  # the tag: URI; never changes once given
+    url: str  # absolute link to the article
+    title: str
+    published: datetime
+    updated: datetime
+    authors: tuple[Correspondent, ...]
+    categories: tuple[str, ...]
+    tags: tuple[str, ...]
+    summary: str
+    image: str | None  # absolute URL
+    html: str  # sanitized, with absolute links
+    source_path: str
+    sections: tuple[Section, ...] = field(default=())

@@ -1,0 +1,263 @@
+"""The SQLite store: items, sections, correspondents, source files, subscribers and the outbox.
+
+One file, WAL mode, opened through sqlite-utils. The schema is versioned with ``PRAGMA user_version`` and
+moved forward by the numbered scripts in :data:`MIGRATIONS`; a store newer than this code refuses to open.
+
+Times are stored as ISO-8601 text in UTC (``2026-03-02T06:15:00+00:00``) so they sort as text.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from publisher.errors import StoreError
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: content
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE sources (
+        path TEXT PRIMARY KEY,          -- relative to the content folder, POSIX separators
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        item_key TEXT,                  -- NULL when the file gave no published item
+        status TEXT NOT NULL,           -- ok | draft | skipped
+        reason TEXT NOT NULL DEFAULT '',
+        scanned_at TEXT NOT NULL
+    );
+    CREATE TABLE correspondents (
+        slug TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL DEFAULT '',
+        first_seen TEXT NOT NULL
+    );
+    CREATE TABLE items (
+        key TEXT PRIMARY KEY,
+        uid TEXT NOT NULL UNIQUE,       -- tag: URI, given once, never changed
+        source_path TEXT NOT NULL,
+        slug TEXT NOT NULL,
+        url_path TEXT NOT NULL,
+        title TEXT NOT NULL,
+        published TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        authors TEXT NOT NULL,          -- JSON list of correspondent slugs
+        categories TEXT NOT NULL,       -- JSON list
+        tags TEXT NOT NULL,             -- JSON list
+        summary TEXT NOT NULL,
+        image TEXT,
+        body_format TEXT NOT NULL,
+        body TEXT NOT NULL,
+        html TEXT,                      -- rendered lazily, cleared when the body changes
+        content_hash TEXT NOT NULL,     -- of everything the feeds show; equal hash, no rebuild
+        first_seen TEXT NOT NULL,
+        deleted_at TEXT                 -- the file is gone; kept so its uid is never reused
+    );
+    CREATE INDEX items_published ON items(published) WHERE deleted_at IS NULL;
+    CREATE TABLE sections (
+        id INTEGER PRIMARY KEY,
+        item_key TEXT NOT NULL REFERENCES items(key),
+        position INTEGER NOT NULL,
+        correspondent_slug TEXT NOT NULL REFERENCES correspondents(slug),
+        role TEXT NOT NULL DEFAULT '',
+        anchor TEXT NOT NULL,
+        body TEXT NOT NULL,
+        html TEXT,
+        recorded_at TEXT NOT NULL,
+        UNIQUE(item_key, position)
+    );
+    CREATE INDEX sections_correspondent ON sections(correspondent_slug, recorded_at);
+    CREATE TABLE item_categories (item_key TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
+                                  PRIMARY KEY (kind, value, item_key));
+    """,
+    # 2: subscribers, digests, outbox
+    """
+    CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,     -- normalised
+        name TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL,           -- pending | confirmed | unsubscribed | bounced
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        confirmed_at TEXT,
+        unsubscribed_at TEXT,
+        bounce_count INTEGER NOT NULL DEFAULT 0,
+        last_bounce_at TEXT
+    );
+    CREATE TABLE follows (
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,             -- correspondent | category | all
+        value TEXT NOT NULL DEFAULT '', -- slug or category name; '' for all
+        PRIMARY KEY (subscriber_id, kind, value)
+    );
+    CREATE INDEX follows_target ON follows(kind, value);
+    CREATE TABLE digests (
+        id TEXT PRIMARY KEY,            -- stable: scope + period end
+        scope TEXT NOT NULL,            -- correspondent:SLUG | category:NAME | all | combined
+        period_start TEXT NOT NULL,
+        period_end TEXT NOT NULL,
+        section_ids TEXT NOT NULL,      -- JSON list, frozen when the digest is made
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL            -- queued | sent (every outbox row settled)
+    );
+    CREATE TABLE digest_marks (          -- the end of the last successful digest per scope
+        scope TEXT PRIMARY KEY,
+        last_end TEXT NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,             -- digest | confirm | test
+        digest_id TEXT,                 -- for kind digest
+        subscriber_id INTEGER,
+        recipient TEXT NOT NULL,
+        message_id TEXT NOT NULL UNIQUE,
+        payload TEXT NOT NULL DEFAULT '{}',  -- JSON: what the composer needs besides the digest
+        state TEXT NOT NULL,            -- queued | sending | sent | failed
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        sent_at TEXT,
+        UNIQUE (digest_id, subscriber_id)
+    );
+    CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def iso(dt: datetime) -> str:
+    """UTC ISO-8601 text for the store."""
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime given to the store")
+    return dt.astimezone(UTC).isoformat()
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    item_key: str | None
+    status: str
+    reason: str
+
+
+class Store:
+    """A handle on the SQLite file. Not shared between threads; open one per thread or process."""
+
+    def __init__(self, path: Path | str, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            if not create and not self.path.exists():
+                raise StoreError(f"{self.path}: no store here; run 'publisher scan' first")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open the store ({exc})") from exc
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self._migrate()
+
+    # -- life cycle -------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE so concurrent writers wait instead of failing late."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        try:
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a publisher store ({exc})") from exc
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: schema version {version} is newer than this publisher ({SCHEMA_VERSION})"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            with self.transaction() as conn:
+                for statement in _statements(MIGRATIONS[number]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- meta -------------------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- generic helpers --------------------------------------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        cur = self.conn.execute(sql, params)
+        cur.row_factory = sqlite3.Row  # type: ignore[assignment]
+        return cur.fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self.conn.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (no semicolons inside our DDL strings)."""
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
