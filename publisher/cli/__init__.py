@@ -31,10 +31,8 @@ class App:
     @property
     def config(self) -> Config:
         if self._config is None:
-            try:
-                self._config = load(self.config_path, overrides=list(self.overrides))
-            except ConfigError as exc:
-                raise click.ClickException(f"config error: {exc}") from exc
+            # A ConfigError goes up to _Group, which prints it and exits with status 2.
+            self._config = load(self.config_path, overrides=list(self.overrides))
             setup_logging(self._config.daemon.log_level if not self.verbose else "DEBUG")
         return self._config
 
@@ -51,10 +49,6 @@ class _Group(click.Group):
         except PublisherError as exc:
             click.echo(f"publisher: {exc}", err=True)
             sys.exit(1)
-
-
-class _ConfigException(click.ClickException):
-    exit_code = 2
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
