@@ -1,0 +1,497 @@
+"""Feed documents built in memory: Atom 1.0 and RSS 2.0 (through feedgen), JSON Feed 1.1 and OPML 2.0.
+
+Pure: records in, bytes out; nothing here touches the disk or the store (``writers`` writes the files).
+The same input gives byte-identical output: there is no "now" anywhere, and feedgen's own clock-driven
+fields (``updated``, ``lastBuildDate``, the generator's version) are always overridden.
+
+feedgen 1.0.0 has traps this module works around, each covered by a test:
+
+- ``add_entry`` prepends by default; entries are added with ``order="append"`` so the caller's order
+  (newest first) is the file's order.
+- naive datetimes raise; every datetime goes through :func:`_utc` (naive ones take the site time zone).
+- XML control characters make lxml raise; every text goes through :func:`_xml_safe`.
+- entry links lose every attribute but ``href`` (lkiesow/python-feedgen#135), so an image added as a
+  ``rel="enclosure"`` link would come out as a second alternate link. Entry links are repaired and the
+  image enclosure is added by the small feedgen extensions below, which write the XML themselves.
+
+Choices: files are ``<stem>.atom``, ``<stem>.rss`` and ``<stem>.json`` (:data:`EXTENSIONS`); a feed's id is
+``tag:<authority>,<date>:feed/<key>`` (:func:`tagging_entity`); the image is an Atom ``link rel=enclosure``
+and an RSS ``<enclosure length="0">``; RSS authors are ``dc:creator`` (RSS ``<author>`` must be an email).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+from urllib.parse import urlsplit
+
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from publisher.config import Config
+from publisher.models import Correspondent, Item, Section, slugify
+
+FORMATS: tuple[str, ...] = ("atom", "rss", "json")
+EXTENSIONS: dict[str, str] = {"atom": ".atom", "rss": ".rss", "json": ".json"}
+MEDIA_TYPES: dict[str, str] = {
+    "atom": "application/atom+xml",
+    "rss": "application/rss+xml",
+    "json": "application/feed+json",
+    "opml": "text/x-opml",
+}
+OPML_NAME = "feeds.opml"
+# Output folders that hold only feeds this module names; the only places stale feeds may be removed from.
+FEED_FOLDERS: tuple[str, ...] = ("correspondents", "categories", "tags")
+FEED_STEM = "feed"
+JSONFEED_VERSION = "https://jsonfeed.org/version/1.1"
+# The date part of feed tag: URIs. It is part of the name, not a timestamp: it must never change, or every
+# reader would see new feeds. An id_authority written as "host,date" supplies its own.
+TAG_DATE = "2026"
+# A feed with no entries still needs an updated date; a fixed one keeps its bytes stable.
+EMPTY_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
+SUMMARY_CHARS = 280
+
+_ATOM_NS = "http://www.w3.org/2005/Atom"
+_DC_NS = "http://purl.org/dc/elements/1.1/"
+_IMAGE_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".svg": "image/svg+xml",
+}
+# Characters XML 1.0 forbids (C0 controls but tab/LF/CR, surrogates, U+FFFE/U+FFFF), plus DEL and the
+# C1 controls, which XML allows but which only ever come from broken PDF extraction.
+_XML_BAD = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_TAG = re.compile(r"<[^>]*>")
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """One feed: what it is called and where it lives (``path`` is output-relative, without extension)."""
+
+    key: str  # "site", "correspondent/ana-ruiz", "category/news", "tag/ports"
+    title: str
+    path: str  # "feed", "correspondents/ana-ruiz/feed", ...
+    subtitle: str = ""
+    uid: str = ""  # the feed's tag: URI; "" = built from config and key at render time
+    authors: tuple[str, ...] = ()  # the feed's author(s); () = site.author
+
+    def file(self, fmt: str) -> str:
+        """Output-relative file name of this feed in format ``fmt``: ``correspondents/ana-ruiz/feed.atom``."""
+        return self.path + EXTENSIONS[fmt]
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One entry of a feed, in plain values; the same entry renders to every format."""
+
+    uid: str  # tag: URI, the Atom id / RSS guid / JSON id
+    title: str
+    url: str  # absolute link to the article (with #anchor for a section)
+    published: datetime
+    updated: datetime
+    authors: tuple[str, ...]  # names
+    categories: tuple[str, ...]  # categories then tags, without duplicates
+    summary: str  # plain text
+    html: str  # sanitized HTML, embedded as is
+    image: str | None = None  # absolute URL
+
+
+# -- entries ---------------------------------------------------------------------------------------------
+
+
+def entry_for_item(item: Item) -> FeedEntry:
+    """The entry of a whole item, for the site, category and tag feeds."""
+    return FeedEntry(
+        uid=item.uid,
+        title=item.title,
+        url=item.url,
+        published=item.published,
+        updated=item.updated,
+        authors=tuple(a.name for a in item.authors),
+        categories=_terms(item),
+        summary=item.summary,
+        html=item.html,
+        image=item.image,
+    )
+
+
+def entry_for_section(item: Item, section: Section) -> FeedEntry:
+    """The entry of one correspondent's section, for that correspondent's feed.
+
+    The id is ``item.uid + "#" + anchor``: unique per section and as stable as the item's. When the item
+    holds several sections the title names the correspondent ("Harbour week — Ana Ruiz"), so a reader
+    following two correspondents can tell the two entries apart; a single-section item keeps its title.
+    """
+    shared = len(item.sections) > 1
+    name = section.correspondent.name
+    return FeedEntry(
+        uid=f"{item.uid}#{section.anchor}",
+        title=f"{item.title} — {name}" if shared and name else item.title,
+        url=f"{item.url}#{section.anchor}",
+        published=item.published,
+        updated=item.updated,
+        authors=(name,) if name else tuple(a.name for a in item.authors),
+        categories=_terms(item),
+        summary=excerpt(section.html) if shared else item.summary,
+        html=section.html,
+        image=item.image,
+    )
+
+
+def excerpt(fragment: str, limit: int = SUMMARY_CHARS) -> str:
+    """Plain text of an HTML fragment, cut at a word boundary near ``limit`` characters."""
+    text = " ".join(html.unescape(_TAG.sub(" ", fragment)).split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0] or text[:limit]
+    return cut.rstrip(" ,;:.") + "…"
+
+
+def _terms(item: Item) -> tuple[str, ...]:
+    seen: dict[str, str] = {}
+    for term in (*item.categories, *item.tags):
+        clean = _line(term)
+        if clean and clean.casefold() not in seen:
+            seen[clean.casefold()] = clean
+    return tuple(seen.values())
+
+
+# -- specs -----------------------------------------------------------------------------------------------
+
+
+def tagging_entity(config: Config) -> str:
+    """``news.example.org,2026``: the naming authority and date of this site's feed ids.
+
+    The authority is ``site.id_authority`` (which may carry its own date, ``news.example.org,2019``), or
+    the host of ``base_url`` when it is empty. The caller that keeps the authority in the store (so ids
+    survive a move of ``base_url``) passes it in through ``site.id_authority``.
+    """
+    authority = config.site.id_authority.strip() or (urlsplit(config.site.base_url).hostname or "localhost")
+    return authority if "," in authority else f"{authority},{TAG_DATE}"
+
+
+def feed_uid(config: Config, key: str) -> str:
+    return f"tag:{tagging_entity(config)}:feed/{key}"
+
+
+def site_spec(config: Config) -> FeedSpec:
+    return FeedSpec(
+        key="site",
+        title=config.site.title,
+        path=FEED_STEM,
+        subtitle=config.site.description,
+        uid=feed_uid(config, "site"),
+    )
+
+
+def correspondent_spec(config: Config, c: Correspondent) -> FeedSpec:
+    who = f"{c.name}, {c.role}" if c.role else c.name
+    return FeedSpec(
+        key=f"correspondent/{c.slug}",
+        title=f"{who} — {config.site.title}",
+        path=f"correspondents/{c.slug}/{FEED_STEM}",
+        subtitle=f"Reports by {who}.",
+        uid=feed_uid(config, f"correspondent/{c.slug}"),
+        authors=(c.name,),
+    )
+
+
+def category_spec(config: Config, name: str) -> FeedSpec:
+    slug = slugify(name)
+    return FeedSpec(
+        key=f"category/{slug}",
+        title=f"{name} — {config.site.title}",
+        path=f"categories/{slug}/{FEED_STEM}",
+        subtitle=f"{config.site.title}: {name}.",
+        uid=feed_uid(config, f"category/{slug}"),
+    )
+
+
+def tag_spec(config: Config, name: str) -> FeedSpec:
+    slug = slugify(name)
+    return FeedSpec(
+        key=f"tag/{slug}",
+        title=f"Tag: {name} — {config.site.title}",
+        path=f"tags/{slug}/{FEED_STEM}",
+        subtitle=f"{config.site.title}: items tagged {name}.",
+        uid=feed_uid(config, f"tag/{slug}"),
+    )
+
+
+# -- rendering -------------------------------------------------------------------------------------------
+
+
+def render(
+    spec: FeedSpec,
+    entries: Sequence[FeedEntry],
+    config: Config,
+    fmt: str,
+    *,
+    updated: datetime | None = None,
+) -> bytes:
+    """The feed document in ``fmt`` ("atom", "rss" or "json").
+
+    ``entries`` come newest first and keep that order; at most ``feeds.entries`` are used. The feed's
+    ``updated`` is the latest ``updated`` of its entries (an older item edited today counts), unless given.
+    """
+    entries = list(entries[: config.feeds.entries])
+    if fmt == "json":
+        return _render_json(spec, entries, config)
+    if fmt not in ("atom", "rss"):
+        raise ValueError(f"unknown feed format {fmt!r} (known: {', '.join(FORMATS)})")
+    tz = config.site.tz
+    if updated is None:
+        updated = max((_utc(e.updated, tz) for e in entries), default=EMPTY_UPDATED)
+    fg = _feedgen(spec, entries, config, fmt, _utc(updated, tz))
+    if fmt == "atom":
+        return fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    return fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+
+
+def render_all(
+    spec: FeedSpec, entries: Sequence[FeedEntry], config: Config, formats: Sequence[str] | None = None
+) -> dict[str, bytes]:
+    """Every configured format of one feed, keyed by output-relative file name."""
+    return {spec.file(fmt): render(spec, entries, config, fmt) for fmt in formats or config.feeds.formats}
+
+
+def feed_url(config: Config, spec: FeedSpec, fmt: str) -> str:
+    return _base(config) + spec.file(fmt)
+
+
+def _feedgen(spec: FeedSpec, entries: Sequence[FeedEntry], config: Config, fmt: str, updated: datetime) -> Any:
+    base = _base(config)
+    fg = FeedGenerator()
+    fg.register_extension("publisher_atom", _AtomFeedExt, _AtomEntryExt, atom=True, rss=False)
+    fg.register_extension("publisher_rss", _RssFeedExt, _RssEntryExt, atom=False, rss=True)
+    fg.publisher_rss.hubs = config.websub.hubs
+    fg.id(spec.uid or feed_uid(config, spec.key))
+    fg.title(_line(spec.title) or _line(config.site.title) or "Feed")
+    fg.description(_line(spec.subtitle) or _line(config.site.description) or _line(spec.title) or "Feed")
+    fg.author([{"name": _line(n)} for n in spec.authors or (config.site.author,) if _line(n)] or None)
+    fg.language(config.site.language)
+    # feedgen stamps its name, URL and version; a fixed generator keeps files identical across upgrades.
+    fg.generator("publisher")
+    fg.docs("https://www.rssboard.org/rss-specification")
+    fg.link(href=feed_url(config, spec, fmt), rel="self", type=MEDIA_TYPES[fmt])
+    for hub in config.websub.hubs:
+        fg.link(href=_line(hub), rel="hub")
+    # RSS takes its channel link from the last link given, so the alternate goes last.
+    fg.link(href=base, rel="alternate", type="text/html")
+    fg.updated(updated)  # also lastBuildDate, which feedgen would otherwise set to now
+    tz = config.site.tz
+    for e in entries:
+        fe = fg.add_entry(order="append")
+        fe.id(_line(e.uid))
+        fe.title(_line(e.title) or "Untitled")
+        fe.link(href=_line(e.url))
+        fe.published(_utc(e.published, tz))
+        fe.updated(_utc(e.updated, tz))
+        fe.author([{"name": n} for n in _names(e, config)])
+        terms = [{"term": t} for t in (_line(c) for c in e.categories) if t]
+        if terms:
+            fe.category(terms)
+        summary = _xml_safe(e.summary).strip()
+        body = _xml_safe(e.html)
+        if body:
+            fe.content(body, type="html")
+        if summary:
+            # RSS descriptions are read as HTML, so the plain-text summary is escaped and Atom says so too
+            # (feedgen gives both formats the same summary text).
+            fe.summary(html.escape(summary, quote=False), type="html")
+        image = _line(e.image or "")
+        fe.publisher_atom.setup(e, _line(e.url), image)
+        fe.publisher_rss.setup(e, _names(e, config), image)
+    return fg
+
+
+def _names(e: FeedEntry, config: Config) -> list[str]:
+    names = [n for n in (_line(a) for a in e.authors) if n]
+    return names or [_line(config.site.author) or "Unknown"]
+
+
+class _AtomFeedExt(BaseExtension):
+    """Feed level: nothing to add; present so the entry extension below can be registered."""
+
+
+class _AtomEntryExt(BaseEntryExtension):
+    """Restores what feedgen 1.0.0 drops from entry links (#135) and adds the image as an enclosure."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.image = ""
+
+    def setup(self, entry: FeedEntry, url: str, image: str) -> None:
+        self.url = url
+        self.image = image
+
+    def extend_atom(self, entry: Any) -> Any:
+        for link in entry.iterchildren("link"):
+            if link.get("href") == self.url and link.get("rel") is None:
+                link.set("rel", "alternate")
+                link.set("type", "text/html")
+        if self.image:
+            etree.SubElement(entry, "link", href=self.image, rel="enclosure", type=_image_type(self.image))
+        return entry
+
+
+class _RssFeedExt(BaseExtension):
+    """Declares ``dc:`` on the root and adds WebSub hub links to the channel."""
+
+    def __init__(self) -> None:
+        self.hubs: tuple[str, ...] = ()
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"dc": _DC_NS}
+
+    def extend_rss(self, feed: Any) -> Any:
+        channel = feed.find("channel")
+        for hub in self.hubs:
+            etree.SubElement(channel, f"{{{_ATOM_NS}}}link", href=_line(hub), rel="hub")
+        return feed
+
+
+class _RssEntryExt(BaseEntryExtension):
+    """``dc:creator`` per author, and the image as an enclosure of unknown length (0, as advised)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.image = ""
+
+    def setup(self, entry: FeedEntry, names: list[str], image: str) -> None:
+        self.names = names
+        self.image = image
+
+    def extend_rss(self, item: Any) -> Any:
+        for name in self.names:
+            etree.SubElement(item, f"{{{_DC_NS}}}creator").text = name
+        if self.image:
+            etree.SubElement(item, "enclosure", url=self.image, length="0", type=_image_type(self.image))
+        return item
+
+
+def _render_json(spec: FeedSpec, entries: Sequence[FeedEntry], config: Config) -> bytes:
+    """JSON Feed 1.1, keys in the order of the spec's tables; it has no feed-level date."""
+    tz = config.site.tz
+    base = _base(config)
+    items = []
+    for e in entries:
+        item: dict[str, Any] = {
+            "id": _line(e.uid),
+            "url": _line(e.url),
+            "title": _line(e.title) or "Untitled",
+        }
+        body = _xml_safe(e.html)
+        summary = _xml_safe(e.summary).strip()
+        if body:
+            item["content_html"] = body
+        else:
+            item["content_text"] = summary
+        if summary:
+            item["summary"] = summary
+        if e.image:
+            item["image"] = _line(e.image)
+        item["date_published"] = _utc(e.published, tz).isoformat()
+        item["date_modified"] = _utc(e.updated, tz).isoformat()
+        item["authors"] = [{"name": n} for n in _names(e, config)]
+        tags = [t for t in (_line(c) for c in e.categories) if t]
+        if tags:
+            item["tags"] = tags
+        items.append(item)
+    doc: dict[str, Any] = {
+        "version": JSONFEED_VERSION,
+        "title": _line(spec.title) or "Feed",
+        "home_page_url": base,
+        "feed_url": feed_url(config, spec, "json"),
+    }
+    description = _line(spec.subtitle) or _line(config.site.description)
+    if description:
+        doc["description"] = description
+    doc["language"] = config.site.language
+    doc["authors"] = [{"name": _line(n)} for n in spec.authors or (config.site.author,) if _line(n)]
+    if config.websub.hubs:
+        doc["hubs"] = [{"type": "WebSub", "url": _line(h)} for h in config.websub.hubs]
+    doc["items"] = items
+    return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def render_opml(specs: Sequence[FeedSpec], config: Config) -> bytes:
+    """OPML 2.0 listing every feed once, grouped (site, correspondents, categories, tags).
+
+    One outline per feed, its ``xmlUrl`` on the first configured format in the order Atom, RSS, JSON, so a
+    reader importing the list subscribes to each feed once. Sorted by title: caller order does not matter.
+    """
+    fmt = next((f for f in FORMATS if f in config.feeds.formats), "atom")
+    base = _base(config)
+    opml = etree.Element("opml", version="2.0")
+    head = etree.SubElement(opml, "head")
+    etree.SubElement(head, "title").text = f"{_line(config.site.title)} feeds"
+    etree.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
+    body = etree.SubElement(opml, "body")
+    groups = {"site": body}
+    labels = {"correspondent": "Correspondents", "category": "Categories", "tag": "Tags"}
+    rank = {kind: i for i, kind in enumerate(["site", *labels])}
+    for spec in sorted(
+        specs, key=lambda s: (rank.get(_kind(s), len(rank)), _kind(s), _line(s.title).casefold(), s.key)
+    ):
+        kind = _kind(spec)
+        parent = groups.get(kind)
+        if parent is None:
+            label = labels.get(kind, kind.title())
+            parent = groups[kind] = etree.SubElement(body, "outline", text=label, title=label)
+        title = _line(spec.title) or spec.key
+        etree.SubElement(
+            parent,
+            "outline",
+            type="rss",
+            text=title,
+            title=title,
+            xmlUrl=feed_url(config, spec, fmt),
+            htmlUrl=base,
+        )
+    return etree.tostring(opml, pretty_print=True, encoding="UTF-8", xml_declaration=True)
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+
+
+def _kind(spec: FeedSpec) -> str:
+    return spec.key.split("/", 1)[0] if "/" in spec.key else "site"
+
+
+def _xml_safe(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot carry (lxml raises on them)."""
+    return _XML_BAD.sub("", text)
+
+
+def _line(text: str) -> str:
+    """Clean text on one line: CR, LF and every other whitespace run become one space."""
+    return " ".join(_xml_safe(text).split())
+
+
+def _utc(dt: datetime, tz: tzinfo) -> datetime:
+    """Aware, UTC, whole seconds; a naive datetime is read in the site's time zone instead of raising."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        dt = dt.replace(tzinfo=tz)
+    return dt.astimezone(UTC).replace(microsecond=0)
+
+
+def _base(config: Config) -> str:
+    url = config.site.base_url
+    return url if url.endswith("/") else url + "/"
+
+
+def _image_type(url: str) -> str:
+    path = urlsplit(url).path.lower()
+    dot = path.rfind(".")
+    return _IMAGE_TYPES.get(path[dot:] if dot >= 0 else "", "application/octet-stream")
