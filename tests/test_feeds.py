@@ -148,7 +148,7 @@ def realistic_items() -> list[Item]:
             "Freight\x00 rates\x1b fall\x7f",
             at(1),
             (TOMAS,),
-            "<p>Rates\x0c fell \x01sharply\ufffe.</p>",
+            "<p>Rates\x0c fell \x01sharply\ufffe\ud800.</p>",
             categories=("Business",),
             summary="Control\x08 characters vanish.",
         ),
