@@ -7,7 +7,10 @@ the Maildir) or raises :class:`~publisher.errors.TemporaryFailure` / :class:`~pu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from publisher.config import Config
 
 
 @dataclass(frozen=True)
@@ -22,3 +25,15 @@ class Transport(Protocol):
     async def send(self, envelope: Envelope) -> None: ...
 
     async def close(self) -> None: ...
+
+
+def make_transport(config: Config) -> Transport:
+    """The transport ``config`` asks for: SMTP with an ``[smtp]`` table, else the Maildir under the state folder."""
+    # Imported here: both modules import Envelope from this package.
+    if config.smtp is None:
+        from publisher.delivery.maildir import MaildirTransport
+
+        return MaildirTransport(config.maildir.path)
+    from publisher.delivery.smtp import SmtpTransport
+
+    return SmtpTransport(config.smtp)

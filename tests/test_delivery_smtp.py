@@ -1,0 +1,247 @@
+"""Delivery through a real SMTP server on loopback: STARTTLS, implicit TLS, AUTH, pooling, failover, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+
+import pytest
+
+from publisher.config import Config
+from publisher.delivery import Envelope
+from publisher.delivery.outbox import OutboxRow, _drain_lock, counts, drain, enqueue, recent_errors
+from publisher.delivery.smtp import SmtpTransport, dot_stuff
+from publisher.store import Store
+from tests.delivery_helpers import DIGEST_ID, add_subscribers, compose, drain_until_settled, smtp_toml
+from tests.smtpserver import SmtpServer, client_context
+
+pytest_plugins = ["tests.smtpserver"]
+
+PASSWORD = "correct horse battery staple"
+
+
+class Recorder:
+    """The test composer, keeping the exact bytes it produced per Message-ID."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, bytes] = {}
+
+    def __call__(self, row: OutboxRow) -> Envelope:
+        envelope = compose(row)
+        self.sent[envelope.message_id] = envelope.data
+        return envelope
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def queue(config: Config, count: int) -> list[str]:
+    with Store(config.paths.database) as store:
+        return add_subscribers(store, count)
+
+
+def assert_exact(server: SmtpServer, recorder: Recorder) -> None:
+    for message in server.messages:
+        assert message.message_id is not None
+        assert message.data == recorder.sent[message.message_id]
+
+
+async def test_starttls_auth_delivers_exact_bytes(
+    make_smtp_server: Callable[..., SmtpServer],
+    make_config: Callable[..., Config],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("PUBLISHER_SMTP_PASSWORD", PASSWORD)
+    server = make_smtp_server(security="starttls", users={"mailer": PASSWORD})
+    config = make_config(smtp_toml(server.port, security="starttls", username="mailer", connections=2))
+    addresses = queue(config, 12)
+    recorder = Recorder()
+
+    report = await drain(config, config.paths.database, recorder)
+
+    assert (report.sent, report.failed, report.deferred) == (12, 0, 0)
+    assert sorted(r for m in server.messages for r in m.rcpt_tos) == addresses
+    assert all(m.tls and m.auth_user == "mailer" for m in server.messages)
+    assert all(m.mail_from == "news@example.org" for m in server.messages)
+    assert_exact(server, recorder)
+    # A line holding a single dot survived the DATA transparency round trip.
+    assert b"\r\n.\r\n.. a line" in server.messages[0].data
+    with Store(config.paths.database) as store:
+        assert counts(store) == {"queued": 0, "sending": 0, "sent": 12, "failed": 0}
+        assert store.scalar("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL") == 0
+        assert store.scalar("SELECT status FROM digests WHERE id = ?", (DIGEST_ID,)) == "sent"
+    assert PASSWORD not in caplog.text
+
+
+async def test_implicit_tls_with_a_verified_certificate(
+    make_smtp_server: Callable[..., SmtpServer],
+    make_config: Callable[..., Config],
+    tls_cert: tuple,
+    tmp_path,
+) -> None:
+    secret = tmp_path / "smtp-password"
+    secret.write_text(PASSWORD + "\n")
+    server = make_smtp_server(security="tls", users={"mailer": PASSWORD})
+    config = make_config(
+        smtp_toml(server.port, security="tls", username="mailer", password_file=str(secret), verify_tls=True)
+    )
+    queue(config, 3)
+    transport = SmtpTransport(config.smtp, tls_context=client_context(tls_cert[0]))
+
+    report = await drain(config, config.paths.database, compose, transport)
+    await transport.close()
+
+    assert report.sent == 3
+    assert all(m.tls and m.auth_user == "mailer" for m in server.messages)
+
+
+async def test_unverifiable_certificate_stops_the_send(
+    make_smtp_server: Callable[..., SmtpServer], make_config: Callable[..., Config]
+) -> None:
+    server = make_smtp_server(security="starttls")
+    config = make_config(smtp_toml(server.port, security="starttls", verify_tls=True))
+    queue(config, 4)
+
+    report = await drain(config, config.paths.database, compose)
+
+    assert report.sent == 0 and "certificate" in report.error.lower()
+    assert server.messages == []
+    with Store(config.paths.database) as store:
+        assert counts(store)["queued"] == 4
+        # The relay's fault is not the message's: no attempt is counted.
+        assert store.scalar("SELECT MAX(attempts) FROM outbox") == 0
+
+
+async def test_wrong_password_is_reported_without_the_password(
+    make_smtp_server: Callable[..., SmtpServer],
+    make_config: Callable[..., Config],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("PUBLISHER_SMTP_PASSWORD", "not-the-password-xyz")
+    server = make_smtp_server(security="starttls", users={"mailer": PASSWORD})
+    config = make_config(smtp_toml(server.port, security="starttls", username="mailer"))
+    queue(config, 2)
+
+    report = await drain(config, config.paths.database, compose)
+
+    assert report.sent == 0 and "login refused" in report.error
+    with Store(config.paths.database) as store:
+        errors = " ".join(e.last_error for e in recent_errors(store))
+    assert "login refused" in errors
+    assert "not-the-password-xyz" not in caplog.text + errors + report.error
+
+
+async def test_connections_are_reused_then_replaced(
+    smtp_server: SmtpServer, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(smtp_toml(smtp_server.port, connections=2, messages_per_connection=10))
+    queue(config, 40)
+    transport = SmtpTransport(config.smtp)
+
+    report = await drain(config, config.paths.database, compose, transport)
+    await transport.close()
+
+    assert report.sent == 40
+    assert len(smtp_server.message_ids()) == 40
+    # 40 messages at most 10 a connection: at least 4 connections, and far fewer than one per message.
+    assert 4 <= transport.connections_made <= 6
+    assert smtp_server.connections == transport.connections_made
+
+
+async def test_failover_to_the_next_relay(smtp_server: SmtpServer, make_config: Callable[..., Config]) -> None:
+    dead = free_port()
+    config = make_config(smtp_toml(dead, fallback=[f"127.0.0.1:{smtp_server.port}"]))
+    queue(config, 5)
+
+    report = await drain(config, config.paths.database, compose)
+
+    assert report.sent == 5 and len(smtp_server.messages) == 5
+
+
+async def test_no_relay_reachable_keeps_everything_queued(make_config: Callable[..., Config]) -> None:
+    config = make_config(smtp_toml(free_port(), fallback=[f"127.0.0.1:{free_port()}"]))
+    queue(config, 20)
+
+    report = await drain(config, config.paths.database, compose)
+
+    assert report.sent == 0 and report.error.startswith("no relay reachable")
+    with Store(config.paths.database) as store:
+        assert counts(store)["queued"] == 20
+        assert store.scalar("SELECT MAX(attempts) FROM outbox") == 0
+
+
+async def test_stop_finishes_in_flight_and_resumes_later(
+    smtp_server: SmtpServer, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(smtp_toml(smtp_server.port, connections=3))
+    queue(config, 60)
+    stop = asyncio.Event()
+
+    def progress(done: int, due: int) -> None:
+        assert due == 60
+        if done >= 10:
+            stop.set()
+
+    first = await drain(config, config.paths.database, compose, progress=progress, stop=stop)
+
+    assert first.stopped and 10 <= first.sent < 60
+    with Store(config.paths.database) as store:
+        state = counts(store)
+    assert state["sending"] == 0 and state["sent"] == first.sent == len(smtp_server.messages)
+    await drain_until_settled(config)
+    ids = smtp_server.message_ids()
+    assert len(ids) == 60 and set(ids.values()) == {1}
+
+
+async def test_nothing_due_is_cheap_and_connects_nowhere(
+    smtp_server: SmtpServer, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(smtp_toml(smtp_server.port))
+    with Store(config.paths.database) as store:
+        enqueue(store, kind="test", recipient="a@example.net", message_id="<t1@x>")
+        store.conn.execute("UPDATE outbox SET next_attempt_at = '2999-01-01T00:00:00+00:00'")
+
+    report = await drain(config, config.paths.database, compose)
+
+    assert report.due == 0 and report.sent == 0
+    assert smtp_server.connections == 0
+
+
+async def test_a_second_drain_backs_off_while_one_runs(make_config: Callable[..., Config]) -> None:
+    config = make_config(smtp_toml(free_port()))
+    queue(config, 1)
+    with _drain_lock(config.paths.database) as locked:
+        assert locked
+        report = await drain(config, config.paths.database, compose)
+    assert report.busy and report.sent == 0
+
+
+def test_enqueue_is_idempotent(store: Store) -> None:
+    assert enqueue(store, kind="digest", recipient="a@x.org", message_id="<1@x>", subscriber_id=1, digest_id="d")
+    assert not enqueue(store, kind="digest", recipient="a@x.org", message_id="<1@x>", subscriber_id=1, digest_id="d")
+    # The same digest and subscriber under another Message-ID is still the same message.
+    assert not enqueue(store, kind="digest", recipient="a@x.org", message_id="<2@x>", subscriber_id=1, digest_id="d")
+    assert counts(store)["queued"] == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "wire"),
+    [
+        (b"a\r\nb\r\n", b"a\r\nb\r\n.\r\n"),
+        (b"a\nb", b"a\r\nb\r\n.\r\n"),
+        (b".lead\r\n.\r\nx\r\n", b"..lead\r\n..\r\nx\r\n.\r\n"),
+        (b"a\rb\r\n", b"a\r\nb\r\n.\r\n"),
+    ],
+)
+def test_dot_stuff(data: bytes, wire: bytes) -> None:
+    assert dot_stuff(data) == wire
