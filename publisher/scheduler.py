@@ -204,6 +204,7 @@ class Scheduler:
         self._ids: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.last_runs: dict[str, datetime] = {}
+        self.failures = 0
 
     # -- set-up ------------------------------------------------------------------------------------------
 
@@ -286,10 +287,15 @@ class Scheduler:
 
     # -- running -----------------------------------------------------------------------------------------
 
-    def spawn(self, coro: Awaitable[None]) -> None:
+    def spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    def run_now(self, job_id: str, run: Callable[[], Awaitable[Any]]) -> asyncio.Task[None]:
+        """Run ``run`` outside the schedule, under the same lock and error boundary as the jobs."""
+        return self.spawn(self._guarded(job_id, run))
 
     async def _run_cron(self, job: CronJob) -> None:
         now = self.clock()
@@ -311,6 +317,7 @@ class Scheduler:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self.failures += 1
                 logger.exception("job %s failed; the daemon goes on", job_id)
 
     # -- stopping ----------------------------------------------------------------------------------------
