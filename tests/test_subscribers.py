@@ -1,0 +1,170 @@
+"""Subscribers: addresses, follows, status changes and CSV import/export, on a real SQLite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from publisher import subscribers as subs
+from publisher.errors import SubscriberError
+from publisher.store import Store
+from publisher.subscribers import ALL, Follow
+
+
+def test_addresses_are_validated_and_the_domain_lower_cased() -> None:
+    assert subs.normalise_email("  Bob.Smith@Example.COM ") == "Bob.Smith@example.com"
+    assert subs.normalise_email("user@Bücher.de") == "user@xn--bcher-kva.de"
+    for bad in ("", "no-at-sign", "a@b", "two@@example.org", "ü@example.org", "a@example.org\r\nBcc: x@evil.org"):
+        with pytest.raises(SubscriberError):
+            subs.normalise_email(bad)
+
+
+def test_follows_parse_all_categories_and_correspondents() -> None:
+    assert subs.parse_follow("all") == ALL
+    assert subs.parse_follow("category:World News") == Follow("category", "world-news")
+    assert subs.parse_follow("laura-bicker") == Follow("correspondent", "laura-bicker")
+    assert subs.parse_follow("Laura Bicker") == Follow("correspondent", "laura-bicker")
+    assert subs.parse_follows("a; category:B | c") == [
+        Follow("correspondent", "a"),
+        Follow("category", "b"),
+        Follow("correspondent", "c"),
+    ]
+    assert subs.parse_follows("a b a") == [Follow("correspondent", "a"), Follow("correspondent", "b")]
+    for bad in ("", "category:", "!!!", "category:???"):
+        with pytest.raises(SubscriberError, match="invalid follow"):
+            subs.parse_follow(bad)
+
+
+def test_names_lose_line_breaks_and_controls() -> None:
+    assert subs.clean_name("Ana\r\nBcc: x@evil.org\x00") == "Ana Bcc: x@evil.org"
+    assert subs.clean_name("  Zoë   Ó Briain ") == "Zoë Ó Briain"
+
+
+def test_add_get_and_duplicate(store: Store) -> None:
+    sub = subs.add(store, "Ana@Example.org", "Ana", [subs.parse_follow("laura-bicker")])
+    assert sub.status == "pending" and sub.email == "Ana@example.org"
+    assert sub.follows == (Follow("correspondent", "laura-bicker"),)
+    assert subs.get(store, sub.id) == sub
+    assert subs.get(store, "Ana@EXAMPLE.org") == sub
+    # Case-insensitive when unambiguous.
+    assert subs.get(store, "ana@example.org") == sub
+    assert subs.get(store, "nobody@example.org") is None
+    with pytest.raises(SubscriberError, match="already"):
+        subs.add(store, "Ana@example.org")
+
+
+def test_subscribe_pending_merges_and_never_downgrades(store: Store) -> None:
+    first = subs.subscribe_pending(store, "a@example.org", "A", [subs.parse_follow("x")])
+    assert first.status == "pending"
+    subs.confirm(store, first.id)
+    again = subs.subscribe_pending(store, "a@example.org", "", [subs.parse_follow("y")])
+    assert again.id == first.id and again.status == "confirmed" and again.name == "A"
+    assert {f.value for f in again.follows} == {"x", "y"}
+
+
+def test_unsubscribed_address_needs_a_new_confirmation(store: Store) -> None:
+    sub = subs.add(store, "a@example.org", confirmed=True)
+    assert subs.unsubscribe(store, sub.id).status == "unsubscribed"
+    assert subs.unsubscribe(store, sub.id).status == "unsubscribed"  # idempotent
+    with pytest.raises(SubscriberError, match="unsubscribed"):
+        subs.confirm(store, sub.id)
+    back = subs.subscribe_pending(store, "a@example.org")
+    assert back.status == "pending"
+    assert subs.confirm(store, sub.id).status == "confirmed"
+
+
+def test_bounces_mark_bounced_at_the_limit_and_confirm_resets(store: Store) -> None:
+    sub = subs.add(store, "a@example.org", confirmed=True)
+    assert subs.record_bounce(store, sub.id, 2) is False
+    assert subs.record_bounce(store, sub.id, 2) is True
+    assert subs.get(store, sub.id).status == "bounced"  # type: ignore[union-attr]
+    assert subs.record_bounce(store, sub.id, 2) is False  # already bounced: not "now bounced"
+    subs.subscribe_pending(store, "a@example.org")
+    fresh = subs.confirm(store, sub.id)
+    assert fresh.status == "confirmed" and fresh.bounce_count == 0
+    assert subs.record_bounce(store, 999, 1) is False
+
+
+def test_set_follows_replaces_and_remove_deletes_queued_mail(store: Store) -> None:
+    sub = subs.add(store, "a@example.org", follows=[ALL], confirmed=True)
+    assert subs.set_follows(store, sub.id, [subs.parse_follow("category:News")]).follows == (
+        Follow("category", "news"),
+    )
+    assert subs.set_follows(store, sub.id, []).follows == ()
+    store.conn.execute(
+        "INSERT INTO outbox(kind, subscriber_id, recipient, message_id, state, next_attempt_at, created_at,"
+        " updated_at) VALUES ('confirm', ?, 'a@example.org', 'm1', 'queued', '', '', '')",
+        (sub.id,),
+    )
+    subs.remove(store, "a@example.org")
+    assert subs.get(store, sub.id) is None
+    assert store.scalar("SELECT COUNT(*) FROM follows") == 0
+    assert store.scalar("SELECT COUNT(*) FROM outbox") == 0
+    with pytest.raises(SubscriberError):
+        subs.remove(store, "a@example.org")
+
+
+CSV = """email,name,follows
+ana@example.org,Ana,laura-bicker;category:World News
+bad-address,Nobody,all
+ben@Example.org,Ben,
+cat@example.org,Cat,"laura-bicker | tomas-berg"
+dup@example.org,Dup,???
+"""
+
+
+def test_import_reports_bad_rows_by_line_and_imports_the_rest(store: Store) -> None:
+    report = subs.import_csv(store, CSV)
+    assert (report.added, report.updated, report.unchanged) == (3, 0, 0)
+    assert [line for line, _ in report.errors] == [3, 6]
+    assert "bad-address" in report.errors[0][1] and "???" in report.errors[1][1]
+    ana = subs.get(store, "ana@example.org")
+    assert ana is not None and ana.status == "confirmed"
+    assert set(ana.follows) == {Follow("correspondent", "laura-bicker"), Follow("category", "world-news")}
+    assert subs.get(store, "ben@example.org").follows == (ALL,)  # type: ignore[union-attr]
+    # Re-import: nothing changes.
+    again = subs.import_csv(store, CSV)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 3)
+    assert store.scalar("SELECT COUNT(*) FROM subscribers") == 3
+
+
+def test_import_never_revives_an_unsubscribed_address(store: Store) -> None:
+    subs.import_csv(store, CSV)
+    ana = subs.get(store, "ana@example.org")
+    assert ana is not None
+    subs.unsubscribe(store, ana.id)
+    subs.import_csv(store, CSV.replace("Ana,", "Ana Maria,"))
+    after = subs.get(store, "ana@example.org")
+    assert after is not None and after.status == "unsubscribed" and after.name == "Ana Maria"
+
+
+def test_listmonk_export_with_attributes(store: Store) -> None:
+    text = (
+        "uuid,email,name,attributes,status,created_at,updated_at\n"
+        'u1,lm@example.org,Lee,"{""follows"": [""laura-bicker"", ""category:Politics""], ""city"": ""X""}",'
+        "enabled,2024-01-01,2024-01-01\n"
+        'u2,block@example.org,Blo,"{}",blocklisted,2024-01-01,2024-01-01\n'
+        'u3,broken@example.org,Bro,"{not json",enabled,2024-01-01,2024-01-01\n'
+    )
+    report = subs.import_csv(store, text)
+    assert report.added == 2 and [line for line, _ in report.errors] == [4]
+    lee = subs.get(store, "lm@example.org")
+    assert lee is not None and lee.status == "confirmed"
+    assert set(lee.follows) == {Follow("correspondent", "laura-bicker"), Follow("category", "politics")}
+    assert subs.get(store, "block@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_export_round_trips(store: Store, tmp_path: Path) -> None:
+    subs.import_csv(store, CSV)
+    subs.add(store, "p@example.org", "Pending Person", [ALL])
+    exported = subs.export_csv(store)
+    assert exported.splitlines()[0] == "email,name,follows,status,created_at"
+    with Store(tmp_path / "other.db") as other:
+        report = subs.import_csv(other, exported)
+        assert report.errors == () and report.added == 4
+        mine = {(s.email, s.name, s.status, s.follows) for s in subs.iter_subscribers(store)}
+        theirs = {(s.email, s.name, s.status, s.follows) for s in subs.iter_subscribers(other)}
+        assert mine == theirs
+        # A second import of the export is a no-op.
+        assert subs.import_csv(other, exported).unchanged == 4
