@@ -24,7 +24,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -130,6 +130,7 @@ class Daemon:
         self.jobs_db = StoreWorker(db, "publisher-jobs")
         self.scheduler = Scheduler(self.web_db, tz=config.site.tz, grace=timedelta(minutes=config.digest.grace_minutes))
         self.websub = WebSubPublisher(config.websub.hubs)
+        self.websub.stats = self.stats.websub
         self.web_state: WebState | None = None
         self._stop = asyncio.Event()
         self._drain_stop = asyncio.Event()  # tells a drain to finish the message in flight and return
@@ -347,18 +348,30 @@ class Daemon:
     # -- jobs ------------------------------------------------------------------------------------------
 
     def _cron_jobs(self, config: Config) -> list[CronJob]:
-        jobs = [CronJob("digest", config.digest.schedule, lambda: self._digest(None))]
+        jobs = [CronJob("digest", config.digest.schedule, self._counted(lambda: self._digest(None)))]
         if config.digest.mode == digests.COMBINED:
             if config.digest.schedules:
                 logger.warning("digest.schedules is ignored in combined mode: one digest per subscriber")
             return jobs
         for slug, expr in sorted(config.digest.schedules.items()):
             scope = f"correspondent:{slug}"
-            jobs.append(CronJob(f"digest:{slug}", expr, lambda scope=scope: self._digest(scope)))  # type: ignore[misc]
+            jobs.append(CronJob(f"digest:{slug}", expr, self._counted(lambda scope=scope: self._digest(scope))))  # type: ignore[misc]
         return jobs
 
     def _interval_jobs(self, config: Config) -> list[IntervalJob]:
-        return [IntervalJob("outbox-retry", config.daemon.outbox_retry_seconds, self._drain)]
+        return [IntervalJob("outbox-retry", config.daemon.outbox_retry_seconds, self._counted(self._drain))]
+
+    def _counted(self, run: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+        """``run``, with its failures counted for /metrics (the scheduler's boundary logs them)."""
+
+        async def counted() -> None:
+            try:
+                await run()
+            except Exception:
+                self.stats.job_failures += 1
+                raise
+
+        return counted
 
     async def _digest(self, scope: str | None) -> None:
         """Queue the digests due now (for ``scope``, or every scope without its own schedule), then send."""

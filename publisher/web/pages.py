@@ -118,7 +118,7 @@ def _bad_link(state: WebState, reason: str) -> web.Response:
     )
 
 
-def _links(state: WebState, sub: subscribers.Subscriber) -> dict[str, str]:
+def _links(state: WebState, sub: subscribers.Subscriber) -> dict[str, Any]:
     return {
         "email": sub.email,
         "name": sub.name,

@@ -17,6 +17,7 @@ from aiohttp import web
 from publisher import subscribers
 from publisher.config import Config
 from publisher.store import Store
+from publisher.websub import PingStats
 
 T = TypeVar("T")
 
@@ -78,8 +79,7 @@ class Stats:
     last_digest: float | None = None
     digests_queued: int = 0
     job_failures: int = 0
-    websub_sent: int = 0
-    websub_failed: int = 0
+    websub: PingStats = field(default_factory=PingStats)  # the WebSub publisher counts into this
     ready: bool = False
 
 

@@ -93,7 +93,7 @@ async def metrics(request: web.Request) -> web.Response:
         "websub_pings_total",
         "counter",
         "WebSub pings by result, since start.",
-        {'result="sent"': s.websub_sent, 'result="failed"': s.websub_failed},
+        {'result="sent"': s.websub.sent, 'result="failed"': s.websub.failed},
     )
     metric("ready", "gauge", "1 once the first build is done.", 1 if s.ready else 0)
     metric("start_time_seconds", "gauge", "Unix time the daemon started.", s.started)
