@@ -299,6 +299,26 @@ class Body:
     def slot_count(self, slot: str) -> int:
         return sum(1 for i in range(1, len(self.parts), 2) if self.parts[i] == slot)
 
+    @functools.cached_property
+    def _qp_literals(self) -> tuple[bytes, ...]:
+        return tuple(qp_chunk(part) for part in self.parts[::2])
+
+    def encode(self, values: Mapping[str, str], encoding: str) -> bytes:
+        """One subscriber's copy, transfer-encoded with CRLF line ends.
+
+        Quoted-printable literals are encoded once per digest: each chunk ends with a soft line break, so
+        a chunk's lines never depend on what was filled in before it. Only the slots are encoded per copy.
+        """
+        if encoding != "quoted-printable":
+            return encode_body(self.fill(values).encode("utf-8"), encoding)
+        literals = self._qp_literals
+        out = [literals[0]]
+        for i in range(1, len(self.parts), 2):
+            out.append(qp_chunk(values[self.parts[i]]))
+            out.append(literals[(i + 1) // 2])
+        data = b"".join(out)
+        return data[:-3] if data.endswith(b"=\r\n") else data
+
 
 def slot_values(name: str, email: str, unsubscribe_url: str, preferences_url: str, *, for_html: bool) -> dict[str, str]:
     greeting = f"Hello {name}," if name else "Hello,"
@@ -326,6 +346,14 @@ def choose_encoding(text: str) -> str:
     data = text.encode("utf-8")
     high = sum(1 for b in data[:20000] if b > 127)
     return "base64" if high * 3 > len(data[:20000]) else "quoted-printable"
+
+
+def qp_chunk(text: str) -> bytes:
+    """``text`` quoted-printable (CRLF ends), closed by a soft line break unless it ends a line."""
+    if not text:
+        return b""
+    data = binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+    return data if data.endswith(b"\r\n") else data + b"=\r\n"
 
 
 def encode_body(data: bytes, encoding: str) -> bytes:

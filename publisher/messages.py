@@ -6,9 +6,9 @@ per digest and is cached; each subscriber's copy is then string joins (:class:`~
 two HMACs for the signed links, a C-speed transfer encoding and MIME assembled by hand.
 
 Every header value that comes from content or input (titles, names) goes through ``one_line``: no header
-can carry a CR or LF that was not put there by this module. DKIM signing (dkimpy) covers From, To, Subject,
-Date, Message-ID, both List-Unsubscribe headers and the MIME headers, and the signed bytes are exactly the
-bytes returned: transports send them verbatim.
+can carry a CR or LF that was not put there by this module. DKIM signing (:mod:`publisher.dkim_signer`)
+covers From, To, Subject, Date, Message-ID, both List-Unsubscribe headers and the MIME headers, and the
+signed bytes are exactly the bytes returned: transports send them verbatim.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import dkim
-
 from publisher import digests, tokens
 from publisher.config import Config
 from publisher.delivery import Envelope
@@ -42,6 +40,7 @@ from publisher.digest_render import (
     render_page_pair,
     slot_values,
 )
+from publisher.dkim_signer import make_signer
 from publisher.errors import ConfigError, PermanentFailure
 from publisher.markup import one_line
 from publisher.store import Store
@@ -49,18 +48,6 @@ from publisher.subscribers import Follow, Subscriber, clean_name, follows_of, no
 
 log = logging.getLogger(__name__)
 
-DKIM_HEADERS: tuple[str, ...] = (
-    "From",
-    "To",
-    "Subject",
-    "Date",
-    "Message-ID",
-    "List-Id",
-    "List-Unsubscribe",
-    "List-Unsubscribe-Post",
-    "MIME-Version",
-    "Content-Type",
-)
 # Rendered digests kept; a combined digest has one entry per distinct selection of sections.
 _CACHE_SIZE = 64
 
@@ -116,9 +103,16 @@ def assemble(headers: Sequence[tuple[str, str]], text: bytes, html: bytes, encod
 
     ``text`` and ``html`` are UTF-8 with LF line ends; header values are ASCII, folded already.
     """
+    return assemble_encoded(headers, encode_body(text, encodings[0]), encode_body(html, encodings[1]), encodings)
+
+
+def assemble_encoded(
+    headers: Sequence[tuple[str, str]], text_body: bytes, html_body: bytes, encodings: tuple[str, str]
+) -> bytes:
+    """:func:`assemble` for bodies already transfer-encoded (CRLF line ends)."""
     text_cte, html_cte = encodings
-    text_body = encode_body(text, text_cte).rstrip(b"\r\n")
-    html_body = encode_body(html, html_cte).rstrip(b"\r\n")
+    text_body = text_body.rstrip(b"\r\n")
+    html_body = html_body.rstrip(b"\r\n")
     # "=_" can occur in neither quoted-printable nor base64, so the boundary never clashes with a body.
     boundary = "=_" + hashlib.blake2b(text_body[:4096] + html_body[-4096:], digest_size=12).hexdigest()
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
@@ -137,37 +131,6 @@ def assemble(headers: Sequence[tuple[str, str]], text: bytes, html: bytes, encod
     )
 
 
-class DkimSigner:
-    """Signs with the configured key; the key file is read once, when the composer starts."""
-
-    def __init__(self, config: Config) -> None:
-        settings = config.dkim
-        assert settings.key_file is not None
-        try:
-            self.key = Path(settings.key_file).read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"cannot read the DKIM key ({exc})", key="dkim.key_file") from exc
-        self.selector = settings.selector.encode("ascii")
-        self.domain = settings.domain.encode("ascii")
-        self.headers = [h.encode("ascii") for h in DKIM_HEADERS]
-        # Fail at start, not at the first message, when the key is not a usable private key.
-        self.sign(b"From: a@b\r\n\r\n")
-
-    def sign(self, message: bytes) -> bytes:
-        try:
-            signature = dkim.sign(
-                message,
-                self.selector,
-                self.domain,
-                self.key,
-                include_headers=self.headers,
-                canonicalize=(b"relaxed", b"relaxed"),
-            )
-        except dkim.DKIMException as exc:
-            raise ConfigError(f"cannot sign with the DKIM key ({exc})", key="dkim.key_file") from exc
-        return signature + message
-
-
 # -- the composer -------------------------------------------------------------------------------------------
 
 
@@ -182,7 +145,7 @@ class Composer:
             raise ConfigError(f"no address in {config.sender!r}", key="smtp.from")
         name, _ = parseaddr(config.sender)
         self.from_header = address_header(name, self.sender)
-        self.signer = DkimSigner(config) if config.dkim.enabled else None
+        self.signer = make_signer(config) if config.dkim.enabled else None
         self._store: Store | None = None
         self._secret: bytes | None = None
         self._digests: OrderedDict[tuple[str, tuple[int, ...] | None], _Prepared] = OrderedDict()
@@ -249,8 +212,12 @@ class Composer:
         unsubscribe = tokens.unsubscribe_url(self.config, self.secret, identity)
         preferences = tokens.preferences_url(self.config, self.secret, identity)
         bodies = prepared.bodies
-        text = bodies.text.fill(slot_values(name, email, unsubscribe, preferences, for_html=False))
-        page = bodies.html.fill(slot_values(name, email, unsubscribe, preferences, for_html=True))
+        text = bodies.text.encode(
+            slot_values(name, email, unsubscribe, preferences, for_html=False), prepared.encodings[0]
+        )
+        page = bodies.html.encode(
+            slot_values(name, email, unsubscribe, preferences, for_html=True), prepared.encodings[1]
+        )
         headers = self._headers(row, name, bodies.subject)
         headers += [
             ("List-Id", prepared.list_id),
@@ -259,7 +226,7 @@ class Composer:
             ("Precedence", "bulk"),
             ("Auto-Submitted", "auto-generated"),
         ]
-        return assemble(headers, text.encode("utf-8"), page.encode("utf-8"), prepared.encodings)
+        return assemble_encoded(headers, text, page, prepared.encodings)
 
     def _prepared(self, row: Mapping[str, Any]) -> _Prepared:
         digest_id = row["digest_id"]

@@ -10,11 +10,15 @@ from pathlib import Path
 
 import dkim
 import pytest
+from dkim.canonicalization import Relaxed
+from hypothesis import given
+from hypothesis import strategies as st
 
 from publisher import digests, messages, tokens
 from publisher import subscribers as subs
 from publisher.config import Config
 from publisher.delivery.outbox import OutboxRow
+from publisher.dkim_signer import DkimpySigner, FastSigner, make_signer, relaxed_body
 from publisher.errors import PermanentFailure
 from publisher.store import Store
 from tests.mailhelpers import NOW, add_item, make_dkim_key, outbox_rows, parse, parts
@@ -309,3 +313,36 @@ def test_dkim_signature_covers_the_unsubscribe_headers(
     assert tampered != data and not dkim.verify(tampered, dnsfunc=dns)
     tampered = data.replace(b"Strike talk.", b"Strike walk.")
     assert tampered != data and not dkim.verify(tampered, dnsfunc=dns)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["openssl", "dkimpy"])
+def test_both_signers_verify_with_dkimpy(
+    make_config: Callable[..., Config], store: Store, site: Path, fast: bool
+) -> None:
+    key, record = make_dkim_key(site)
+    config = make_config(f'{MAILTO}[dkim]\nselector = "s1"\ndomain = "news.example.org"\nkey_file = "{key}"\n')
+    signer = make_signer(config, fast=fast)
+    assert isinstance(signer, FastSigner if fast else DkimpySigner)
+    seed(store)
+    subs.add(store, "a@example.org", "Zoë", [subs.parse_follow("all")], confirmed=True)
+    unsigned = messages.Composer(make_config(MAILTO), config.paths.database)
+    try:
+        data = signer.sign(unsigned(queue_digest(config, store)[0]).data)
+    finally:
+        unsigned.close()
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        return record.encode() if name == b"s1._domainkey.news.example.org." else b""
+
+    assert dkim.verify(data, dnsfunc=dns)
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert all(len(line) <= 78 for line in head.split(b"\r\nFrom:", 1)[0].split(b"\r\n"))  # the signature
+    for old, new in ((b"One-Click", b"One-Clock"), (b"Subject: ", b"Subject: Re: "), (b"Freight", b"Fright")):
+        assert not dkim.verify(data.replace(old, new, 1), dnsfunc=dns)
+
+
+@given(st.lists(st.sampled_from(["a", "b c", "  ", "\t", "x\t y ", ""]), max_size=12))
+def test_relaxed_body_matches_dkimpy(lines: list[str]) -> None:
+    body = "\r\n".join(lines).encode()
+    for candidate in (body, body + b"\r\n", body + b"\r\n\r\n"):
+        assert relaxed_body(candidate) == Relaxed.canonicalize_body(candidate)
