@@ -28,7 +28,8 @@ from typing import Literal, TextIO
 
 from email_validator import EmailNotValidError, validate_email
 
-from publisher.errors import SubscriberError
+from publisher import tokens
+from publisher.errors import SubscriberError, TokenError
 from publisher.models import slugify
 from publisher.store import Store, iso, now_utc
 
@@ -207,6 +208,18 @@ def require(store: Store, id_or_email: int | str) -> Subscriber:
     sub = get(store, id_or_email)
     if sub is None:
         raise SubscriberError(f"no subscriber {id_or_email}")
+    return sub
+
+
+def by_token(
+    store: Store, secret: bytes, token: str, purpose: str, *, now: datetime | None = None, max_age_hours: float = 72
+) -> Subscriber:
+    """The subscriber a signed link names; :class:`TokenError` unless the token is valid *and* its id and
+    address still belong together (a token dies with its subscriber or its old address)."""
+    subscriber_id, email = tokens.verify(secret, token, purpose, now, max_age_hours=max_age_hours)
+    sub = get(store, subscriber_id)
+    if sub is None or sub.email != email:
+        raise TokenError("this link is no longer valid")
     return sub
 
 

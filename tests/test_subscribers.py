@@ -168,3 +168,25 @@ def test_export_round_trips(store: Store, tmp_path: Path) -> None:
         assert mine == theirs
         # A second import of the export is a no-op.
         assert subs.import_csv(other, exported).unchanged == 4
+
+
+def test_by_token_checks_the_address_still_matches(store: Store) -> None:
+    from publisher import tokens
+    from publisher.errors import TokenError
+
+    secret = b"0123456789abcdef0123456789abcdef"
+    sub = subs.add(store, "a@example.org", confirmed=True)
+    token = tokens.make(secret, "prefs", sub.id, sub.email)
+    assert subs.by_token(store, secret, token, "prefs") == sub
+    with pytest.raises(TokenError):
+        subs.by_token(store, secret, token, "unsubscribe")
+    # The subscriber is removed and the address comes back: a new id; the old link names the old one.
+    subs.remove(store, sub.id)
+    subs.add(store, "a@example.org", confirmed=True)
+    with pytest.raises(TokenError, match="no longer valid"):
+        subs.by_token(store, secret, token, "prefs")
+    # A token for an id whose address changed does not work either.
+    other = subs.add(store, "b@example.org", confirmed=True)
+    forged_pair = tokens.make(secret, "prefs", other.id, "a@example.org")
+    with pytest.raises(TokenError):
+        subs.by_token(store, secret, forged_pair, "prefs")
