@@ -82,9 +82,10 @@ def test_field_of_the_wrong_type_names_its_key(text: str, key: str, line: int) -
     assert caught.value.line == line
 
 
-def test_a_yaml_date_that_does_not_exist() -> None:
-    with pytest.raises(ContentError, match="malformed YAML front matter: day is out of range"):
-        read("posts/bad.md", "---\ndate: 2026-02-30\n---\nBody")
+def test_a_yaml_date_that_does_not_exist_is_found_on_its_line() -> None:
+    with pytest.raises(ContentError, match="malformed YAML front matter: day is out of range") as caught:
+        read("posts/bad.md", "---\ntitle: T\ntags:\n  - a\nupdated: 2026-02-30\n---\nBody")
+    assert caught.value.line == 5
 
 
 def test_control_characters_are_cleaned_not_fatal() -> None:

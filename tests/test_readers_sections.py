@@ -209,3 +209,16 @@ def test_plain_text_bylines_open_sections() -> None:
         ("Mira Okonjo", "Editor", "Lead text."),
         ("Ana Ruiz", "Lisbon correspondent", "Lisbon text."),
     ]
+
+
+def test_plain_text_header_without_date_ends_after_the_affiliation() -> None:
+    text = (
+        "Coastal Policy Institute\n\nDredging and Its Discontents\n\nMira Okonjo\n\n"
+        "Senior Fellow, Coastal Policy Institute\n\nSummary\n\nDredging costs have tripled since 2019 in most ports.\n"
+    )
+    item = read("x.txt", text)
+    assert item.title == "Dredging and Its Discontents"
+    assert item.authors == ("Mira Okonjo",)
+    assert item.sections[0].role == "Senior Fellow, Coastal Policy Institute"
+    assert item.body == "Summary\n\nDredging costs have tripled since 2019 in most ports."
+    assert any("modification time" in n for n in item.notes)

@@ -118,12 +118,27 @@ def parse(path: str, part: Split) -> dict[str, Any]:
     except Exception as exc:  # libyaml and tomllib raise a few plain errors too (bad dates, deep nesting)
         label = "YAML" if part.kind == "yaml" else "TOML"
         reason = one_line(str(exc))[:200] or type(exc).__name__
-        raise ContentError(path, f"malformed {label} front matter: {reason}", line=part.first_line) from exc
+        line = _failing_line(part, type(exc)) if part.kind == "yaml" else None
+        raise ContentError(path, f"malformed {label} front matter: {reason}", line=line or part.first_line) from exc
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise ContentError(path, f"front matter is {_kind(raw)}, not a mapping of keys", line=part.first_line)
     return {key.lower(): value for key, value in raw.items() if isinstance(key, str)}
+
+
+def _failing_line(part: Split, error: type[BaseException]) -> int | None:
+    """The line of a value libyaml read but could not build (``date: 2026-02-30``), which its error does not
+    say: the first top-level line that fails the same way when loaded on its own. Only run on the error path."""
+    for number, line in enumerate(part.source.split("\n")):
+        if not line[:1].strip() or ":" not in line:
+            continue
+        try:
+            yaml.load(line, Loader=yaml.CSafeLoader)
+        except Exception as exc:
+            if isinstance(exc, error):
+                return part.first_line + number
+    return None
 
 
 def extract(path: str, part: Split, meta: Mapping[str, Any], tz: tzinfo) -> Meta:

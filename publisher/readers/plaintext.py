@@ -70,23 +70,36 @@ def _header(lines: list[str], tz: tzinfo) -> tuple[list[str], int, datetime | No
             continue
         if _is_prose(line) or len(candidates) >= _MAX_HEADER_LINES:
             break
-        found = dates.standalone(line, tz) if _could_be_date(line) else None
-        if found is not None:
-            return [c for _, c in candidates], i + 1, found
+        when = dates.standalone(line, tz) if _could_be_date(line) else None
+        if when is not None:
+            return [c for _, c in candidates], i + 1, when
         candidates.append((i, line))
-    # No date: the header is the first block of lines, or more if it holds an author line; the body must
-    # keep something, else the file is all body.
-    first_block: list[tuple[int, str]] = []
-    for i, line in candidates:
-        if first_block and i != first_block[-1][0] + 1:
-            break
-        first_block.append((i, line))
+    # No date: the header runs to the author line (and an affiliation after it), or else is the first block
+    # of lines; the body must keep something, else the file is all body.
     chosen = candidates[: _MAX_HEADER_LINES // 2]
-    if not any(_person(line) for _, line in chosen[1:]):
-        chosen = first_block[:3]
+    author = _author_line([line for _, line in chosen])
+    if author is not None:
+        end = author[0] + 1
+        if _affiliation_like(chosen, end):
+            end += 1
+        chosen = chosen[:end]
+    else:
+        block = chosen[:1]
+        for i, line in chosen[1:3]:
+            if i != block[-1][0] + 1:
+                break
+            block.append((i, line))
+        chosen = block
     while chosen and not any(lines[j] for j in range(chosen[-1][0] + 1, len(lines))):
         chosen = chosen[:-1]
     return [line for _, line in chosen], (chosen[-1][0] + 1 if chosen else 0), None
+
+
+def _affiliation_like(chosen: list[tuple[int, str]], at: int) -> bool:
+    if at >= len(chosen):
+        return False
+    line = chosen[at][1]
+    return "," in line or any(word.strip(",.").lower() in sections.AFFILIATION_WORDS for word in line.split())
 
 
 def _could_be_date(line: str) -> bool:

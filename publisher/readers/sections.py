@@ -21,8 +21,8 @@ _BYLINE = re.compile(
 _BYLINE_PREFIX_CHARS = " \t#*_"
 _PARTICLE_LIST = "al bin ibn da das de del della der di do dos du el la le van von ter ten y zu"
 _PARTICLES = frozenset(_PARTICLE_LIST.split())
-# Words that make a capitalised phrase an organisation, a job or a calendar day rather than a person.
-_NOT_NAME_LIST = """
+# Words of organisations and jobs: a capitalised phrase holding one is an affiliation, not a person.
+_AFFILIATION_LIST = """
     institute institution center centre council foundation university college school association society
     agency office ministry department bureau group forum trust network initiative project programme program
     brief briefing report paper papers review journal bulletin newsletter commentary analysis series inc ltd
@@ -30,10 +30,14 @@ _NOT_NAME_LIST = """
     fellow director professor researcher analyst correspondent editor reporter associate senior chief head
     manager officer lecturer economist advisor adviser chair president member scholar writer columnist
     contributor partner lead coordinator specialist consultant executive staff
+"""
+AFFILIATION_WORDS = frozenset(_AFFILIATION_LIST.split())
+# ... nor is one holding a day or a function word ("The Harbour", "Monday Morning").
+_NOT_NAME_LIST = """
     monday tuesday wednesday thursday friday saturday sunday today tomorrow yesterday
     the a an and or of for in on at to with from by
 """
-NOT_NAME_WORDS = frozenset(_NOT_NAME_LIST.split())
+NOT_NAME_WORDS = AFFILIATION_WORDS | frozenset(_NOT_NAME_LIST.split())
 # A role never starts like a sentence: "By New Year's Eve, the harbour will reopen."
 _SENTENCE_START_LIST = """
     the a an it its this that these those there here we they he she i you who which whose whom when where
