@@ -1,0 +1,321 @@
+"""The scanner: the only stage that reads the content folder.
+
+It walks the folder, asks the store which files changed since the last scan (size, mtime, then a content
+hash), hands the bytes of changed files to :mod:`publisher.readers`, and records the results in the store.
+An unchanged file is never parsed again; a file whose bytes are unchanged but whose mtime moved is only
+re-stamped. One bad file is logged once with its reason, recorded as skipped, and the scan goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from pathlib import Path
+
+from publisher import catalog, readers
+from publisher.config import Config
+from publisher.errors import ContentError
+from publisher.models import ParsedItem
+from publisher.store import SourceRecord, Store, iso, now_utc
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ScanReport:
+    files_seen: int = 0
+    files_read: int = 0  # parsed this time
+    unchanged: int = 0
+    added: list[str] = field(default_factory=list)  # item keys
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    drafts: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)  # path → reason (new this scan)
+    # What the feeds must show again: item keys whose feed-visible content changed, before and after.
+    touched: catalog.Touched = field(default_factory=catalog.Touched)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    relpath: str
+    path: Path
+    size: int
+    mtime_ns: int
+    problem: str = ""  # set when the file must be skipped without reading
+
+
+def scan(
+    config: Config,
+    store: Store,
+    *,
+    only: Iterable[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScanReport:
+    """Bring the store in line with the content folder.
+
+    ``only``: relative paths reported changed by a watcher; the walk is then limited to them (a path that
+    no longer exists is a deletion). ``None`` walks the whole folder, which is also the safety net.
+    ``progress(done, total)`` is called as files are handled.
+    """
+    root = config.paths.content
+    report = ScanReport()
+    if not root.is_dir():
+        logger.error("%s: the content folder does not exist", root)
+        return report
+    known = _known_sources(store, only)
+    if only is None:
+        candidates = list(_walk(root, config))
+    else:
+        candidates = [c for c in (_one(root, rel, config) for rel in sorted(set(only))) if c is not None]
+    report.files_seen = len(candidates)
+    seen: set[str] = set()
+    now = now_utc()
+    ctx = catalog.Context.load(config, store)
+    for done, cand in enumerate(candidates, 1):
+        seen.add(cand.relpath)
+        try:
+            _handle(cand, known.get(cand.relpath), config, store, ctx, report, now)
+        except ContentError as exc:
+            _skip(store, cand, "", exc.reason if not exc.line else f"line {exc.line}: {exc.reason}", report, now)
+        except Exception as exc:  # an error boundary per file: one bad file never stops the others
+            logger.exception("%s: unexpected error while reading", cand.relpath)
+            _skip(store, cand, "", f"internal error: {exc!r}", report, now)
+        if progress is not None:
+            progress(done, len(candidates))
+    gone = [path for path in known if path not in seen]
+    for path in gone:
+        _forget(store, known[path], report)
+    return report
+
+
+# -- walking ----------------------------------------------------------------------------------------------
+
+
+def _walk(root: Path, config: Config) -> Iterator[_Candidate]:
+    stack = [(root, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            logger.warning("%s: cannot list folder (%s)", folder, exc.strerror or exc)
+            continue
+        subfolders = []
+        for entry in entries:
+            rel = prefix + entry.name
+            if entry.name.startswith("."):
+                continue
+            if _excluded(rel, config):
+                continue
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                subfolders.append((Path(entry.path), rel + "/"))
+                continue
+            if not readers.is_candidate(rel, config.content.extensions):
+                continue
+            cand = _candidate(root, rel, Path(entry.path), entry.is_symlink())
+            if cand is not None:
+                yield cand
+        stack.extend(reversed(subfolders))
+
+
+def _one(root: Path, rel: str, config: Config) -> _Candidate | None:
+    rel = rel.replace(os.sep, "/").lstrip("/")
+    if any(part.startswith(".") for part in rel.split("/")) or _excluded(rel, config):
+        return None
+    if not readers.is_candidate(rel, config.content.extensions):
+        return None
+    path = root / rel
+    if not os.path.lexists(path):
+        return None
+    return _candidate(root, rel, path, path.is_symlink())
+
+
+def _candidate(root: Path, rel: str, path: Path, is_link: bool) -> _Candidate | None:
+    try:
+        if is_link:
+            target = path.resolve()
+            if not target.is_relative_to(root.resolve()):
+                return _Candidate(rel, path, 0, 0, "symlink leads outside the content folder")
+        st = path.stat()
+    except OSError as exc:
+        return _Candidate(rel, path, 0, 0, f"cannot read ({exc.strerror or exc})")
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return _Candidate(rel, path, st.st_size, st.st_mtime_ns)
+
+
+def _excluded(rel: str, config: Config) -> bool:
+    return any(fnmatch(rel, pattern) for pattern in config.content.exclude)
+
+
+# -- one file ---------------------------------------------------------------------------------------------
+
+
+def _known_sources(store: Store, only: Iterable[str] | None) -> dict[str, SourceRecord]:
+    sql = "SELECT path, size, mtime_ns, sha256, item_key, status, reason FROM sources"
+    if only is None:
+        rows = store.conn.execute(sql).fetchall()
+    else:
+        paths = sorted(set(only))
+        rows = []
+        for start in range(0, len(paths), 500):
+            chunk = paths[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows += store.conn.execute(f"{sql} WHERE path IN ({marks})", chunk).fetchall()
+    return {row[0]: SourceRecord(*row) for row in rows}
+
+
+def _handle(
+    cand: _Candidate,
+    known: SourceRecord | None,
+    config: Config,
+    store: Store,
+    ctx: catalog.Context,
+    report: ScanReport,
+    now: object,
+) -> None:
+    if cand.problem:
+        _skip(store, cand, "", cand.problem, report, now, known=known)
+        return
+    if known is not None and known.size == cand.size and known.mtime_ns == cand.mtime_ns:
+        report.unchanged += 1
+        return
+    if cand.size > config.content.max_file_size:
+        reason = f"file is {cand.size:,} bytes, over the limit of {config.content.max_file_size:,}"
+        _skip(store, cand, "", reason, report, now, known=known)
+        return
+    try:
+        data = cand.path.read_bytes()
+    except OSError as exc:
+        _skip(store, cand, "", f"cannot read ({exc.strerror or exc})", report, now, known=known)
+        return
+    sha = hashlib.sha256(data).hexdigest()
+    if known is not None and known.sha256 == sha and known.status != "skipped":
+        # Touched but not changed (a checkout, a copy): only the stamp moves.
+        store.conn.execute(
+            "UPDATE sources SET size = ?, mtime_ns = ? WHERE path = ?", (cand.size, cand.mtime_ns, cand.relpath)
+        )
+        report.unchanged += 1
+        return
+    report.files_read += 1
+    parsed = readers.read(
+        cand.relpath,
+        data,
+        tz=ctx.tz,
+        default_author=config.site.author,
+        mtime=cand.mtime_ns / 1e9,
+    )
+    for note in parsed.notes:
+        logger.info("%s: %s", cand.relpath, note)
+    _record(cand, sha, parsed, known, store, ctx, report, now)
+
+
+def _record(
+    cand: _Candidate,
+    sha: str,
+    parsed: ParsedItem,
+    known: SourceRecord | None,
+    store: Store,
+    ctx: catalog.Context,
+    report: ScanReport,
+    now: object,
+) -> None:
+    old_key = known.item_key if known is not None else None
+    with store.transaction():
+        if parsed.draft:
+            if old_key:
+                catalog.remove_item(store, old_key, report.touched, at=now)
+                report.removed.append(old_key)
+            _save_source(store, cand, sha, None, "draft", "draft: not published", now)
+            report.drafts += 1
+            return
+        owner = store.scalar(
+            "SELECT source_path FROM items WHERE key = ? AND deleted_at IS NULL AND source_path != ?",
+            (parsed.key, cand.relpath),
+        )
+        if owner is not None:
+            if old_key:
+                catalog.remove_item(store, old_key, report.touched, at=now)
+                report.removed.append(old_key)
+            reason = f"duplicate id {parsed.key!r}: already used by {owner}"
+            _save_source(store, cand, sha, None, "skipped", reason, now)
+            _log_skip(cand.relpath, reason, known, report)
+            return
+        if old_key and old_key != parsed.key:
+            catalog.remove_item(store, old_key, report.touched, at=now)
+            report.removed.append(old_key)
+        outcome = catalog.upsert_item(store, ctx, parsed, mtime_ns=cand.mtime_ns, touched=report.touched, at=now)
+        _save_source(store, cand, sha, parsed.key, "ok", "", now)
+    if outcome == "added":
+        report.added.append(parsed.key)
+    elif outcome == "updated":
+        report.updated.append(parsed.key)
+
+
+def _save_source(
+    store: Store, cand: _Candidate, sha: str, item_key: str | None, status: str, reason: str, now: object
+) -> None:
+    store.conn.execute(
+        "INSERT INTO sources(path, size, mtime_ns, sha256, item_key, status, reason, scanned_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,"
+        " sha256 = excluded.sha256, item_key = excluded.item_key, status = excluded.status,"
+        " reason = excluded.reason, scanned_at = excluded.scanned_at",
+        (cand.relpath, cand.size, cand.mtime_ns, sha, item_key, status, reason, iso(now)),  # type: ignore[arg-type]
+    )
+
+
+def _skip(
+    store: Store,
+    cand: _Candidate,
+    sha: str,
+    reason: str,
+    report: ScanReport,
+    now: object,
+    *,
+    known: SourceRecord | None = None,
+) -> None:
+    with store.transaction():
+        if known is not None and known.item_key:
+            # The file was good and is now broken: its item leaves the feeds until it is mended.
+            catalog.remove_item(store, known.item_key, report.touched, at=now)
+            report.removed.append(known.item_key)
+        _save_source(store, cand, sha, None, "skipped", reason, now)
+    _log_skip(cand.relpath, reason, known, report)
+
+
+def _log_skip(relpath: str, reason: str, known: SourceRecord | None, report: ScanReport) -> None:
+    report.skipped[relpath] = reason
+    # Logged once: a file that keeps the same problem scan after scan is not reported again.
+    if known is None or known.status != "skipped" or known.reason != reason:
+        logger.warning("%s: skipped: %s", relpath, reason)
+
+
+def _forget(store: Store, known: SourceRecord, report: ScanReport) -> None:
+    with store.transaction():
+        if known.item_key:
+            catalog.remove_item(store, known.item_key, report.touched, at=now_utc())
+            report.removed.append(known.item_key)
+        store.conn.execute("DELETE FROM sources WHERE path = ?", (known.path,))
+    logger.info("%s: removed", known.path)
+
+
+def skipped_sources(store: Store) -> list[tuple[str, str]]:
+    """Every file currently skipped, with its reason, for summaries."""
+    return [
+        (row[0], row[1])
+        for row in store.conn.execute("SELECT path, reason FROM sources WHERE status = 'skipped' ORDER BY path")
+    ]

@@ -1,0 +1,61 @@
+"""The content commands, run as the real `publisher` executable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import write_config
+
+
+def publisher(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "publisher", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_init_then_build(tmp_path: Path) -> None:
+    result = publisher("init", "site", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    site = tmp_path / "site"
+    assert (site / "publisher.toml").is_file() and (site / "state" / "secret").is_file()
+    assert oct((site / "state" / "secret").stat().st_mode & 0o777) == "0o600"
+    (site / "content" / "2026-01-02-hello.md").write_text("---\ntitle: Hello\n---\nHi.\n", encoding="utf-8")
+    (site / "content" / "broken.md").write_bytes(b"---\ntitle: [x\n---\n")
+    result = publisher("--config", "site/publisher.toml", "build", cwd=tmp_path)
+    # Skipped content files do not make the command fail.
+    assert result.returncode == 0, result.stderr
+    assert "1 added" in result.stdout
+    assert "broken.md" in result.stdout and "skipped: 1" in result.stdout
+    assert (site / "public" / "feed.atom").is_file()
+    again = publisher("init", "site", cwd=tmp_path)
+    assert again.returncode != 0 and "exists" in again.stderr
+
+
+def test_items_and_correspondents(tmp_path: Path) -> None:
+    write_config(tmp_path)
+    (tmp_path / "content" / "a.md").write_text(
+        "---\ntitle: Harbour\ndate: 2026-03-02\nauthor: Newsdesk\n---\nLead.\n\nBy Ana Ruiz, Lisbon correspondent\n\n"
+        "Docks.\n",
+        encoding="utf-8",
+    )
+    assert publisher("scan", cwd=tmp_path).returncode == 0
+    items = publisher("items", cwd=tmp_path)
+    assert "Harbour" in items.stdout and "2026-03-02" in items.stdout
+    people = publisher("correspondents", cwd=tmp_path)
+    assert "ana-ruiz" in people.stdout and "Lisbon correspondent" in people.stdout
+
+
+def test_config_error_exits_2_and_names_the_key(tmp_path: Path) -> None:
+    write_config(tmp_path, "[feeds]\nentries = 'many'\n")
+    result = publisher("check-config", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "feeds.entries" in result.stderr and "publisher.toml" in result.stderr
+
+
+def test_check_config_reports_paths(tmp_path: Path) -> None:
+    write_config(tmp_path)
+    result = publisher("check-config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Maildir" in result.stdout and str(tmp_path / "content") in result.stdout
