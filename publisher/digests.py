@@ -262,21 +262,27 @@ def queue(config: Config, store: Store, *, now: datetime | None = None, scope: s
     """
     now = (now or now_utc()).replace(microsecond=0)
     scopes = [normalise_scope(scope)] if scope else due_scopes(config, store)
+    # Who follows what is read once for the whole run: a subscriber who arrives a moment later gets the
+    # next digest, and one who leaves is skipped by delivery. Only the sections are re-read under the lock.
+    followers = _followers(store)
+    emails: dict[int, str] = {}
     queued: list[str] = []
     for name in scopes:
         with store.transaction():
-            p = _plan_scope(config, store, name, now, followers=None)
+            p = _plan_scope(config, store, name, now, followers=followers)
             if p is None:
                 continue
             if not p.recipients:
                 log.info("digest %s: %d new sections but no confirmed followers; no digest", name, len(p.section_ids))
                 continue
-            if _insert(config, store, p, now):
+            if not emails:
+                emails = dict(store.conn.execute("SELECT id, email FROM subscribers WHERE status = 'confirmed'"))
+            if _insert(config, store, p, now, emails):
                 queued.append(p.digest_id)
     return queued
 
 
-def _insert(config: Config, store: Store, p: DigestPlan, now: datetime) -> bool:
+def _insert(config: Config, store: Store, p: DigestPlan, now: datetime, emails: Mapping[int, str]) -> bool:
     at = iso(now)
     cur = store.conn.execute(
         "INSERT OR IGNORE INTO digests(id, scope, period_start, period_end, section_ids, created_at, status)"
@@ -286,9 +292,10 @@ def _insert(config: Config, store: Store, p: DigestPlan, now: datetime) -> bool:
     if cur.rowcount == 0:
         # Made before (a rerun at the same instant): its rows are already in the outbox.
         return False
-    emails = dict(store.conn.execute("SELECT id, email FROM subscribers WHERE status = 'confirmed'").fetchall())
     rows = []
-    for sid in p.recipients:
+    # Rows sharing a selection go out one after another, so the composer renders each selection once.
+    order = sorted(p.recipients, key=lambda sid: (p.selections[sid], sid)) if p.selections else p.recipients
+    for sid in order:
         if sid not in emails:
             continue
         payload = dumps({"sections": list(p.selections[sid])}) if p.selections else "{}"
