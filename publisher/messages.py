@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from publisher import digests, tokens
@@ -50,6 +50,12 @@ log = logging.getLogger(__name__)
 
 # Rendered digests kept; a combined digest has one entry per distinct selection of sections.
 _CACHE_SIZE = 64
+
+
+class Row(Protocol):
+    """An outbox row as delivery hands it (its OutboxRow, a sqlite3.Row or a mapping): read by key."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 # -- headers ------------------------------------------------------------------------------------------------
@@ -168,7 +174,7 @@ class Composer:
             self._store.close()
             self._store = None
 
-    def __call__(self, row: Mapping[str, Any]) -> Envelope:
+    def __call__(self, row: Row) -> Envelope:
         with self._lock:
             kind = row["kind"]
             if kind == "digest":
@@ -185,7 +191,7 @@ class Composer:
 
     # -- per kind ---------------------------------------------------------------------------------------
 
-    def _subscriber(self, row: Mapping[str, Any], allowed: tuple[str, ...]) -> tuple[int, str, str]:
+    def _subscriber(self, row: Row, allowed: tuple[str, ...]) -> tuple[int, str, str]:
         sid = row["subscriber_id"]
         found = self.store.conn.execute("SELECT id, email, name, status FROM subscribers WHERE id = ?", (sid,))
         record = found.fetchone()
@@ -195,7 +201,7 @@ class Composer:
             raise PermanentFailure(f"subscriber {sid} is {record[3]}; not sent", recipient=row["recipient"])
         return int(record[0]), str(record[1]), str(record[2])
 
-    def _headers(self, row: Mapping[str, Any], to_name: str, subject: str) -> list[tuple[str, str]]:
+    def _headers(self, row: Row, to_name: str, subject: str) -> list[tuple[str, str]]:
         mid = str(row["message_id"]).strip("<>")
         return [
             ("From", self.from_header),
@@ -205,7 +211,7 @@ class Composer:
             ("Message-ID", f"<{mid}>"),
         ]
 
-    def _digest(self, row: Mapping[str, Any]) -> bytes:
+    def _digest(self, row: Row) -> bytes:
         sid, email, name = self._subscriber(row, ("confirmed",))
         prepared = self._prepared(row)
         identity = _Identity(sid, email)
@@ -228,7 +234,7 @@ class Composer:
         ]
         return assemble_encoded(headers, text, page, prepared.encodings)
 
-    def _prepared(self, row: Mapping[str, Any]) -> _Prepared:
+    def _prepared(self, row: Row) -> _Prepared:
         digest_id = row["digest_id"]
         payload = _payload(row)
         selection = tuple(int(i) for i in payload["sections"]) if "sections" in payload else None
@@ -262,7 +268,7 @@ class Composer:
             self._digests.popitem(last=False)
         return prepared
 
-    def _confirm(self, row: Mapping[str, Any]) -> bytes:
+    def _confirm(self, row: Row) -> bytes:
         sid, email, name = self._subscriber(row, ("pending", "confirmed"))
         # Issued now, at sending: a message held back by retries still gives the reader the full time.
         url = tokens.confirm_url(self.config, self.secret, _Identity(sid, email))
@@ -284,7 +290,7 @@ class Composer:
         title = digests.scope_title(self.config, self.store, follow.scope)
         return f"the {title} category" if follow.kind == "category" else title
 
-    def _test(self, row: Mapping[str, Any]) -> bytes:
+    def _test(self, row: Row) -> bytes:
         smtp = self.config.smtp
         transport = f"the relay {smtp.host}:{smtp.port}" if smtp is not None else "the local Maildir"
         context = {
@@ -321,7 +327,7 @@ class _Identity:
         self.email = email
 
 
-def _payload(row: Mapping[str, Any]) -> dict[str, Any]:
+def _payload(row: Row) -> dict[str, Any]:
     """The row's payload: delivery hands it decoded, a raw sqlite3.Row holds the JSON text."""
     try:
         raw = row["payload"]
