@@ -18,6 +18,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -95,13 +96,15 @@ def list_id(config: Config, scope: str, title: str) -> str:
     return formataddr((phrase, label), charset="utf-8")
 
 
-def list_unsubscribe(config: Config, url: str) -> str:
-    values = [f"<{url}>"]
+def unsubscribe_mailto(config: Config) -> str | None:
+    """The mailto: URI of List-Unsubscribe, when ``subscriptions.unsubscribe_mailto`` is set."""
     mailto = config.subscriptions.unsubscribe_mailto.strip()
-    if mailto:
-        values.append(f"<mailto:{bare_address(mailto) or mailto}?subject=unsubscribe>")
+    return f"mailto:{bare_address(mailto) or one_line(mailto)}?subject=unsubscribe" if mailto else None
+
+
+def list_unsubscribe(url: str, mailto: str | None) -> str:
     # One URI per line keeps every line short whatever the token's length.
-    return ",\r\n ".join(values)
+    return f"<{url}>,\r\n <{mailto}>" if mailto else f"<{url}>"
 
 
 def assemble(headers: Sequence[tuple[str, str]], text: bytes, html: bytes, encodings: tuple[str, str]) -> bytes:
@@ -156,6 +159,8 @@ class Composer:
         self._secret: bytes | None = None
         self._digests: OrderedDict[tuple[str, tuple[int, ...] | None], _Prepared] = OrderedDict()
         self._lock = threading.Lock()
+        self._mailto = unsubscribe_mailto(config)
+        self._date_cache = (0, "")
 
     @property
     def store(self) -> Store:
@@ -201,15 +206,23 @@ class Composer:
             raise PermanentFailure(f"subscriber {sid} is {record[3]}; not sent", recipient=row["recipient"])
         return int(record[0]), str(record[1]), str(record[2])
 
-    def _headers(self, row: Row, to_name: str, subject: str) -> list[tuple[str, str]]:
+    def _headers(self, row: Row, to_name: str, subject_header: str) -> list[tuple[str, str]]:
+        """The first headers of every message; ``subject_header`` is already encoded (:func:`header_value`)."""
         mid = str(row["message_id"]).strip("<>")
         return [
             ("From", self.from_header),
             ("To", address_header(to_name, row["recipient"])),
-            ("Subject", header_value(subject)),
-            ("Date", format_datetime(datetime.now(UTC).replace(microsecond=0))),
+            ("Subject", subject_header),
+            ("Date", self._date()),
             ("Message-ID", f"<{mid}>"),
         ]
+
+    def _date(self) -> str:
+        # Formatting a date costs more than the rest of a header; it changes once a second.
+        now = int(time.time())
+        if now != self._date_cache[0]:
+            self._date_cache = (now, format_datetime(datetime.fromtimestamp(now, UTC)))
+        return self._date_cache[1]
 
     def _digest(self, row: Row) -> bytes:
         sid, email, name = self._subscriber(row, ("confirmed",))
@@ -224,10 +237,10 @@ class Composer:
         page = bodies.html.encode(
             slot_values(name, email, unsubscribe, preferences, for_html=True), prepared.encodings[1]
         )
-        headers = self._headers(row, name, bodies.subject)
+        headers = self._headers(row, name, prepared.subject)
         headers += [
             ("List-Id", prepared.list_id),
-            ("List-Unsubscribe", list_unsubscribe(self.config, unsubscribe)),
+            ("List-Unsubscribe", list_unsubscribe(unsubscribe, self._mailto)),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ("Precedence", "bulk"),
             ("Auto-Submitted", "auto-generated"),
@@ -262,7 +275,7 @@ class Composer:
             period_start=datetime.fromisoformat(start),
             period_end=datetime.fromisoformat(end),
         )
-        prepared = _Prepared(bodies, list_id(self.config, scope, title), (bodies.text_encoding, bodies.html_encoding))
+        prepared = _Prepared(bodies, list_id(self.config, scope, title))
         self._digests[key] = prepared
         while len(self._digests) > _CACHE_SIZE:
             self._digests.popitem(last=False)
@@ -281,7 +294,7 @@ class Composer:
         }
         page, text = render_page_pair(self.config, "confirm", context)
         subject = f"Confirm your subscription to {self.config.site.title}"
-        headers = [*self._headers(row, name, subject), ("Auto-Submitted", "auto-generated")]
+        headers = [*self._headers(row, name, header_value(subject)), ("Auto-Submitted", "auto-generated")]
         return _single(headers, text, page)
 
     def _follow_label(self, follow: Follow) -> str:
@@ -300,7 +313,7 @@ class Composer:
             "sent_at": format_datetime(datetime.now(UTC).replace(microsecond=0)),
         }
         page, text = render_page_pair(self.config, "test", context)
-        headers = self._headers(row, "", f"Test message from {self.config.site.title}")
+        headers = self._headers(row, "", header_value(f"Test message from {self.config.site.title}"))
         headers.append(("Auto-Submitted", "auto-generated"))
         return _single(headers, text, page)
 
@@ -311,12 +324,15 @@ def _single(headers: Sequence[tuple[str, str]], text: str, page: str) -> bytes:
 
 
 class _Prepared:
-    __slots__ = ("bodies", "encodings", "list_id")
+    """A digest ready to personalise: bodies with slots, and the headers every copy shares."""
 
-    def __init__(self, bodies: DigestBodies, list_id: str, encodings: tuple[str, str]) -> None:
+    __slots__ = ("bodies", "encodings", "list_id", "subject")
+
+    def __init__(self, bodies: DigestBodies, list_id: str) -> None:
         self.bodies = bodies
         self.list_id = list_id
-        self.encodings = encodings
+        self.subject = header_value(bodies.subject)
+        self.encodings = (bodies.text_encoding, bodies.html_encoding)
 
 
 class _Identity:
