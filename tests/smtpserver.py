@@ -22,6 +22,9 @@ Fixtures
     ``tls_cert``          ``(cert_path, key_path)``: a self-signed EC certificate for ``localhost`` and
                           ``127.0.0.1``, made once per session with ``cryptography``.
 
+``pipelining`` (default True) advertises PIPELINING (RFC 2920), as real relays do; False makes clients talk
+in lock-step.
+
 Security modes: ``"none"``; ``"starttls"`` (STARTTLS offered; with ``users`` AUTH is accepted only after it, as
 aiosmtpd's ``auth_require_tls``); ``"tls"`` (implicit TLS from the first byte). ``users`` maps login → password
 for AUTH PLAIN and LOGIN; with users given, AUTH is required before MAIL unless ``auth_required=False``.
@@ -149,6 +152,15 @@ class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
+    async def handle_EHLO(
+        self, smtp: SMTP, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.server.pipelining:
+            # aiosmtpd reads pipelined commands fine but does not say so.
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
+
     async def handle_RCPT(self, smtp: SMTP, session: Any, envelope: Any, address: str, options: list[str]) -> str:
         reply = self.server.faults.rcpt_replies.get(address)
         if reply:
@@ -199,6 +211,7 @@ class SmtpServer:
         auth_required: bool | None = None,
         cert: tuple[Path, Path] | None = None,
         faults: Faults | None = None,
+        pipelining: bool = True,
     ) -> None:
         if security not in ("none", "starttls", "tls"):
             raise ValueError(security)
@@ -208,6 +221,7 @@ class SmtpServer:
         self.users = dict(users or {})
         self.auth_required = bool(self.users) if auth_required is None else auth_required
         self.faults = faults or Faults()
+        self.pipelining = pipelining
         self.host = HOST
         self.port = 0
         self.messages: list[Received] = []

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from publisher.config import Config
 from publisher.delivery.outbox import counts, drain, recent_errors, retry_failed
 from publisher.store import Store
@@ -37,8 +39,9 @@ def first_try_drop(tx: Transaction) -> bool:
     return tx.attempt == 1 and number(tx) % 5 == 3
 
 
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "lock-step"])
 async def test_faulty_server_gets_everything_deliverable_exactly_once(
-    make_smtp_server: Callable[..., SmtpServer], make_config: Callable[..., Config]
+    make_smtp_server: Callable[..., SmtpServer], make_config: Callable[..., Config], pipelining: bool
 ) -> None:
     rejected = {"reader00010@example.net", "reader00025@example.net", "reader00049@example.net"}
     faults = Faults(
@@ -46,7 +49,7 @@ async def test_faulty_server_gets_everything_deliverable_exactly_once(
         data=first_try_fault,
         drop=first_try_drop,
     )
-    server = make_smtp_server(faults=faults)
+    server = make_smtp_server(faults=faults, pipelining=pipelining)
     config = make_config(smtp_toml(server.port, connections=3, max_attempts=5))
     with Store(config.paths.database) as store:
         addresses = add_subscribers(store, 60)

@@ -141,9 +141,11 @@ async def test_wrong_password_is_reported_without_the_password(
     assert "not-the-password-xyz" not in caplog.text + errors + report.error
 
 
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "lock-step"])
 async def test_connections_are_reused_then_replaced(
-    smtp_server: SmtpServer, make_config: Callable[..., Config]
+    make_smtp_server: Callable[..., SmtpServer], make_config: Callable[..., Config], pipelining: bool
 ) -> None:
+    smtp_server = make_smtp_server(pipelining=pipelining)
     config = make_config(smtp_toml(smtp_server.port, connections=2, messages_per_connection=10))
     queue(config, 40)
     transport = SmtpTransport(config.smtp)
@@ -156,6 +158,7 @@ async def test_connections_are_reused_then_replaced(
     # 40 messages at most 10 a connection: at least 4 connections, and far fewer than one per message.
     assert 4 <= transport.connections_made <= 6
     assert smtp_server.connections == transport.connections_made
+    assert transport.pipelined_connections == (transport.connections_made if pipelining else 0)
 
 
 async def test_failover_to_the_next_relay(smtp_server: SmtpServer, make_config: Callable[..., Config]) -> None:

@@ -30,6 +30,7 @@ import fcntl
 import json
 import logging
 import random
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -52,7 +53,9 @@ STATES = ("queued", "sending", "sent", "failed")
 INACTIVE = ("bounced", "unsubscribed")
 MAX_BACKOFF_SECONDS = 6 * 3600.0
 PAGE_SIZE = 256
+COMPOSE_BATCH = 16
 _HOURLY_BUCKET_KEY = "outbox.hourly_bucket"
+_SWITCH_INTERVAL = 0.0002
 
 T = TypeVar("T")
 
@@ -376,6 +379,17 @@ async def _until(awaitable: Awaitable[T], *events: asyncio.Event) -> tuple[bool,
     return False, None
 
 
+def _compose_all(composer: Composer, rows: list[OutboxRow]) -> list[Envelope | Exception]:
+    """Compose a batch in the composer thread; one row's error is that row's result, not the batch's."""
+    out: list[Envelope | Exception] = []
+    for row in rows:
+        try:
+            out.append(composer(row))
+        except Exception as exc:
+            out.append(exc)
+    return out
+
+
 def _row(record: tuple[Any, ...]) -> OutboxRow:
     row_id, kind, digest_id, subscriber_id, recipient, message_id, payload, attempts = record[:8]
     return OutboxRow(row_id, kind, digest_id, subscriber_id, recipient, message_id,
@@ -405,7 +419,9 @@ class _Run:
         self.workers = max(1, int(getattr(transport, "concurrency", 1)))
         self.limiter: RateLimiter | None = getattr(transport, "limiter", None)
         self.queue: asyncio.Queue[tuple[OutboxRow, Envelope]] = asyncio.Queue(maxsize=self.workers * 2)
-        self.window = max(8, self.workers * 4)
+        # Rows composed or being composed ahead of the senders: enough to ride out a slow message, bounded
+        # so memory does not depend on the size of the queue.
+        self.window = max(2 * COMPOSE_BATCH, self.workers * 4)
         self.produced = asyncio.Event()
         self.error = ""
 
@@ -422,7 +438,11 @@ class _Run:
 
     async def produce(self, executor: ThreadPoolExecutor) -> None:
         loop = asyncio.get_running_loop()
-        window: deque[tuple[OutboxRow, asyncio.Future[Envelope]]] = deque()
+        # Rows go to the composer thread in small batches: one hand-off (a lock, a wake-up, a GIL switch)
+        # per batch instead of per message.
+        window: deque[tuple[list[OutboxRow], asyncio.Future[list[Envelope | Exception]]]] = deque()
+        batch: list[OutboxRow] = []
+        in_window = 0
         try:
             for row, inactive in self.pages():
                 if self.halt.is_set():
@@ -430,33 +450,45 @@ class _Run:
                 if inactive:
                     self.ledger.add(_Outcome(row, "skipped", f"subscriber {inactive}; not sent"))
                     continue
-                window.append((row, loop.run_in_executor(executor, self.composer, row)))
-                if len(window) >= self.window and not await self.emit(*window.popleft()):
-                    break
+                batch.append(row)
+                if len(batch) < COMPOSE_BATCH:
+                    continue
+                window.append((batch, loop.run_in_executor(executor, _compose_all, self.composer, batch)))
+                in_window += len(batch)
+                batch = []
+                while in_window >= self.window and window:
+                    rows, fut = window.popleft()
+                    in_window -= len(rows)
+                    if not await self.emit(rows, fut):
+                        return
+            if batch and not self.halt.is_set():
+                window.append((batch, loop.run_in_executor(executor, _compose_all, self.composer, batch)))
             while window and not self.halt.is_set():
                 if not await self.emit(*window.popleft()):
-                    break
+                    return
         finally:
             for _, fut in window:
                 fut.cancel()
             self.produced.set()
 
-    async def emit(self, row: OutboxRow, fut: asyncio.Future[Envelope]) -> bool:
-        try:
-            envelope = await fut
-        except PermanentFailure as exc:
-            self.ledger.add(_Outcome(row, "failed", f"compose: {exc}"))
-            return True
-        except Exception as exc:
-            log.exception("outbox: cannot compose message %s to %s", row.message_id, row.recipient)
-            self.ledger.add(_Outcome(row, "deferred", f"compose: {exc.__class__.__name__}: {exc}"))
-            return True
-        try:
-            self.queue.put_nowait((row, envelope))
-            return True
-        except asyncio.QueueFull:
-            ok, _ = await _until(self.queue.put((row, envelope)), self.halt)
-            return ok
+    async def emit(self, rows: list[OutboxRow], fut: asyncio.Future[list[Envelope | Exception]]) -> bool:
+        """Hand a composed batch to the senders; False when the drain is halting."""
+        results = await fut
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, PermanentFailure):
+                self.ledger.add(_Outcome(row, "failed", f"compose: {result}"))
+                continue
+            if isinstance(result, Exception):
+                log.error("outbox: cannot compose message %s to %s", row.message_id, row.recipient, exc_info=result)
+                self.ledger.add(_Outcome(row, "deferred", f"compose: {result.__class__.__name__}: {result}"))
+                continue
+            try:
+                self.queue.put_nowait((row, result))
+            except asyncio.QueueFull:
+                ok, _ = await _until(self.queue.put((row, result)), self.halt)
+                if not ok:
+                    return False
+        return True
 
     async def next_item(self, previous: _Outcome | None) -> tuple[tuple[OutboxRow, Envelope] | None, _Outcome | None]:
         """The next envelope, or None at the end; commits ``previous`` first when it would have to wait."""
@@ -611,6 +643,10 @@ async def drain(
             if watcher is not None:
                 watcher.add_done_callback(lambda _: halt.set())
             executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publisher-composer")
+            # The composer thread holds the GIL for up to the switch interval (5 ms by default) each time the
+            # event loop wakes for a reply; with four round trips per message that convoy halves throughput.
+            switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(switch_interval, _SWITCH_INTERVAL))
             try:
                 producer = asyncio.ensure_future(run.produce(executor))
                 results = await asyncio.gather(*(run.send_loop() for _ in range(run.workers)), return_exceptions=True)
@@ -620,6 +656,7 @@ async def drain(
                     if isinstance(result, BaseException):
                         raise result
             finally:
+                sys.setswitchinterval(switch_interval)
                 if watcher is not None:
                     watcher.cancel()
                 executor.shutdown(wait=True, cancel_futures=True)

@@ -42,6 +42,7 @@ from aiosmtplib.errors import (
 from publisher.config import SmtpConfig
 from publisher.delivery import Envelope
 from publisher.delivery.ratelimit import RateLimiter
+from publisher.delivery.wire import Wire
 from publisher.errors import PermanentFailure, TemporaryFailure
 
 log = logging.getLogger(__name__)
@@ -95,19 +96,34 @@ def _failure(code: int, message: str, *, stage: str, recipient: str) -> Temporar
     return TemporaryFailure(text, code=code, recipient=recipient)
 
 
+def _raise_first_refusal(steps: list[tuple[str, tuple[int, str], tuple[int, ...]]], recipient: str) -> None:
+    for stage, (code, text), good in steps:
+        if code not in good:
+            raise _failure(code, text, stage=stage, recipient=recipient)
+
+
 class _Stale(Exception):
     """A reused connection turned out dead before the server saw anything of this message."""
 
 
 @dataclass
 class _Connection:
-    smtp: aiosmtplib.SMTP
+    smtp: aiosmtplib.SMTP  # set-up and teardown
+    wire: Wire  # the mail transactions
     relay: Relay
+    pipelining: bool
+    size: bool
+    eightbit: bool
+    smtputf8: bool
     sent: int = 0
 
     @property
     def alive(self) -> bool:
-        return self.smtp.is_connected
+        return self.wire.alive
+
+    def close(self) -> None:
+        self.wire.close()
+        self.smtp.close()
 
 
 class SmtpTransport:
@@ -133,8 +149,9 @@ class SmtpTransport:
         self._slots = asyncio.Semaphore(config.connections)
         self._retiring: set[asyncio.Task[None]] = set()
         self._closed = False
-        # How many connections were opened, for tests and the bench.
+        # How many connections were opened, and how many of them pipelined: for tests and the bench.
         self.connections_made = 0
+        self.pipelined_connections = 0
 
     # -- connections ----------------------------------------------------------------------------------
 
@@ -164,11 +181,16 @@ class SmtpTransport:
                 await smtp.ehlo()
             if self.config.username:
                 await smtp.login(self.config.username, self._secret())
+            if smtp.transport is None:
+                raise SMTPServerDisconnected("connection lost during set-up")
+            wire = Wire.attach(smtp.transport)
         except BaseException:
             smtp.close()
             raise
         self.connections_made += 1
-        return _Connection(smtp, relay)
+        has = smtp.supports_extension
+        self.pipelined_connections += has("pipelining")
+        return _Connection(smtp, wire, relay, has("pipelining"), has("size"), has("8bitmime"), has("smtputf8"))
 
     async def _connect(self) -> _Connection:
         problems = []
@@ -188,66 +210,74 @@ class SmtpTransport:
     async def _retire(self, conn: _Connection) -> None:
         if conn.alive:
             with contextlib.suppress(SMTPException, OSError):
-                await conn.smtp.quit(timeout=min(5.0, self.config.timeout))
-        conn.smtp.close()
+                await conn.wire.command(b"QUIT\r\n", min(5.0, self.config.timeout))
+        conn.close()
 
     # -- one transaction --------------------------------------------------------------------------------
-
-    async def _command(self, conn: _Connection, *args: bytes) -> aiosmtplib.SMTPResponse:
-        return await conn.smtp.execute_command(*args)
 
     async def _reset(self, conn: _Connection) -> None:
         if conn.alive:
             try:
-                await conn.smtp.rset()
+                await conn.wire.command(b"RSET\r\n", self.config.timeout)
             except (SMTPException, OSError):
-                conn.smtp.close()
+                conn.close()
 
-    async def _transact(self, conn: _Connection, envelope: Envelope, payload: bytes) -> None:
-        smtp = conn.smtp
+    def _mail_from(self, conn: _Connection, envelope: Envelope, payload: bytes) -> bytes:
         rcpt = envelope.recipient
         try:
-            sender, recipient = _address(envelope.sender), _address(rcpt)
+            sender = _address(envelope.sender)
+        except ValueError as exc:
+            raise PermanentFailure(f"sender: {exc}", recipient=rcpt) from exc
+        command = b"MAIL FROM:<" + sender + b">"
+        if conn.size:
+            command += b" SIZE=%d" % len(payload)
+        if conn.eightbit and not payload.isascii():
+            command += b" BODY=8BITMIME"
+        if not (envelope.sender.isascii() and rcpt.isascii()):
+            if not conn.smtputf8:
+                raise PermanentFailure("non-ASCII address and the relay lacks SMTPUTF8", recipient=rcpt)
+            command += b" SMTPUTF8"
+        return command + b"\r\n"
+
+    async def _transact(self, conn: _Connection, envelope: Envelope, payload: bytes) -> None:
+        wire, timeout, rcpt = conn.wire, self.config.timeout, envelope.recipient
+        try:
+            rcpt_to = b"RCPT TO:<" + _address(rcpt) + b">\r\n"
         except ValueError as exc:
             raise PermanentFailure(str(exc), recipient=rcpt) from exc
-        options: list[bytes] = []
-        if smtp.supports_extension("size"):
-            options.append(b"SIZE=%d" % len(payload))
-        if not payload.isascii() and smtp.supports_extension("8bitmime"):
-            options.append(b"BODY=8BITMIME")
-        if not (envelope.sender.isascii() and rcpt.isascii()):
-            if not smtp.supports_extension("smtputf8"):
-                raise PermanentFailure("non-ASCII address and the relay lacks SMTPUTF8", recipient=rcpt)
-            options.append(b"SMTPUTF8")
+        mail_from = self._mail_from(conn, envelope, payload)
         try:
-            reply = await self._command(conn, b"MAIL", b"FROM:<" + sender + b">", *options)
-        except (SMTPServerDisconnected, ConnectionError) as exc:
+            if conn.pipelining:
+                wire.write(mail_from + rcpt_to + b"DATA\r\n")
+                mail = await wire.reply(timeout)
+            else:
+                mail = await wire.command(mail_from, timeout)
+        except SMTPServerDisconnected as exc:
             raise _Stale(str(exc)) from exc
-        if reply.code != 250:
-            await self._reset(conn)
-            raise _failure(reply.code, reply.message, stage="MAIL", recipient=rcpt)
-        reply = await self._command(conn, b"RCPT", b"TO:<" + recipient + b">")
-        if reply.code not in (250, 251):
-            await self._reset(conn)
-            raise _failure(reply.code, reply.message, stage="RCPT", recipient=rcpt)
-        reply = await self._command(conn, b"DATA")
-        if reply.code != 354:
-            await self._reset(conn)
-            raise _failure(reply.code, reply.message, stage="DATA", recipient=rcpt)
-        protocol = smtp.protocol
-        if protocol is None:
-            raise SMTPServerDisconnected("connection lost before the message")
+        steps = [("MAIL", mail, (250,))]
         try:
-            protocol.write(payload)
-            # Awaited right after the write, with no yield between, so the reply cannot be missed.
-            reply = await protocol.read_response(timeout=self.config.timeout)
-        except (SMTPServerDisconnected, SMTPTimeoutError):
-            smtp.close()
+            if conn.pipelining:
+                # The RCPT and DATA replies are on their way whatever MAIL got: read them all.
+                steps.append(("RCPT", await wire.reply(timeout), (250, 251)))
+                steps.append(("DATA", await wire.reply(timeout), (354,)))
+            elif mail[0] == 250:
+                steps.append(("RCPT", await wire.command(rcpt_to, timeout), (250, 251)))
+                if steps[-1][1][0] in (250, 251):
+                    steps.append(("DATA", await wire.command(b"DATA\r\n", timeout), (354,)))
+        except SMTPServerDisconnected:
+            # A 421 (or a 5xx) before the server hung up says more than the hang-up.
+            _raise_first_refusal(steps, rcpt)
             raise
-        if reply.code != 250:
-            if reply.code == 421:
-                smtp.close()
-            raise _failure(reply.code, reply.message, stage="DATA end", recipient=rcpt)
+        if any(reply[0] not in good for _, reply, good in steps):
+            if steps[-1][0] == "DATA" and steps[-1][1][0] == 354:
+                # A server that took DATA despite a refused step gets an empty message, which it rejects.
+                with contextlib.suppress(SMTPException, OSError):
+                    await wire.command(b".\r\n", timeout)
+            await self._reset(conn)
+            _raise_first_refusal(steps, rcpt)
+        code, text = await wire.command(payload, timeout)
+        if code != 250:
+            raise _failure(code, text, stage="DATA end", recipient=rcpt)
 
     async def send(self, envelope: Envelope) -> None:
         """Deliver one envelope; returns once the server answered 250 to the end of the DATA."""
@@ -256,27 +286,30 @@ class SmtpTransport:
         payload = dot_stuff(envelope.data)
         async with self._slots:
             for try_number in (1, 2):
-                conn = self._idle.pop() if self._idle else await self._connect()
-                reused = conn.sent > 0
+                reused = bool(self._idle)
+                conn = self._idle.pop() if reused else await self._connect()
                 try:
                     await self._transact(conn, envelope, payload)
                 except _Stale as exc:
-                    conn.smtp.close()
+                    conn.close()
                     if reused and try_number == 1:
                         continue  # an idle connection the server had dropped; nothing was sent
                     raise TemporaryFailure(f"connection lost: {exc}", recipient=envelope.recipient) from exc
-                except (TemporaryFailure, PermanentFailure):
+                except (TemporaryFailure, PermanentFailure) as exc:
+                    if exc.code == 421:
+                        # "Service not available, closing transmission channel": the server is hanging up.
+                        conn.close()
                     self._release(conn)
                     raise
                 except SMTPTimeoutError as exc:
-                    conn.smtp.close()
+                    conn.close()
                     raise TemporaryFailure(f"timeout: {exc}", recipient=envelope.recipient) from exc
                 except (SMTPException, OSError, ssl.SSLError) as exc:
-                    conn.smtp.close()
+                    conn.close()
                     raise TemporaryFailure(f"connection lost: {exc}", recipient=envelope.recipient) from exc
                 except BaseException:
                     # Cancelled mid-transaction: the connection's state is unknown.
-                    conn.smtp.close()
+                    conn.close()
                     raise
                 conn.sent += 1
                 self._release(conn)
@@ -284,7 +317,7 @@ class SmtpTransport:
 
     def _release(self, conn: _Connection) -> None:
         if not conn.alive:
-            conn.smtp.close()
+            conn.close()
         elif self._closed or conn.sent >= self.config.messages_per_connection:
             # Retiring is a network round trip; it must not hold up the sender.
             task = asyncio.get_running_loop().create_task(self._retire(conn))

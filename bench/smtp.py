@@ -1,0 +1,288 @@
+"""Delivery benchmark: personalised ~20 KB digests from the real outbox to Postfix's smtp-sink on loopback.
+
+    python bench/smtp.py [--messages 10000] [--connections 8] [--small 1000] [--big 100000]
+
+Three senders in the same run, against the same smtp-sink:
+
+- ``smtp-source -d`` (Postfix's C load generator; one connection per session, ``-l`` bytes of body);
+- the outbox drain (``publisher.delivery.outbox.drain`` over a real SQLite file with every row queued by
+  ``publisher.digests.queue``, messages made by ``publisher.messages.Composer``, SMTP through the pool);
+- a plain ``smtplib`` loop on one connection sending the same messages (made by the same Composer).
+
+Then peak RSS (``ru_maxrss`` of a fresh process per size) of a full drain of ``--small`` and of ``--big``
+queued recipients. Targets: drain ≥ 0.4 × smtp-source and ≥ 5 × the smtplib loop; RSS(big) ≤ 1.2 × RSS(small).
+
+Without smtp-sink (``apt-get install postfix``) the bench says so and measures memory against an in-process
+sink instead. Each measured sender runs in its own process, so one's memory never counts against another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WORDS = ["harbour", "freight", "strike", "minister", "budget", "council", "market", "river", "summit", "port",
+         "trade", "energy", "policy", "talks", "report", "season", "quarter", "inflation", "shipping", "union",
+         "tariff", "agreement", "coast", "vote", "court", "data", "survey", "week"]  # fmt: skip
+POSTS = 4  # four sections of ~1.4 KB make a digest of ~21 KB (HTML and text parts, headers)
+
+
+def tool(name: str) -> str | None:
+    return shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if Path(p).exists()), None)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- a site with N subscribers and one queued digest each ----------------------------------------------
+
+
+def make_site(folder: Path, subscribers: int, port: int, connections: int) -> Path:
+    """A site folder whose store holds one queued ~20 KB digest per subscriber; its config path."""
+    from publisher import config as config_mod
+    from publisher import digests, scanner
+    from publisher.store import Store, iso, now_utc
+
+    (folder / "content").mkdir(parents=True)
+    config_path = folder / "publisher.toml"
+    config_path.write_text(
+        '[site]\ntitle = "Bench News"\nbase_url = "https://news.example.org/"\n\n'
+        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+        f'from = "Bench News <news@example.org>"\nconnections = {connections}\nrate = 0\n',
+        encoding="utf-8",
+    )
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    for i in range(POSTS):
+        body = "\n\n".join(" ".join(rng.choice(WORDS) for _ in range(60)) + "." for _ in range(4))
+        date = (now - timedelta(hours=i + 1)).strftime("%Y-%m-%dT%H:%M:%S")
+        (folder / "content" / f"post-{i}.md").write_text(
+            f'---\ntitle: "Harbour week {i}"\ndate: {date}\nauthor: "Ana Ruiz"\n---\n\n{body}\n', encoding="utf-8"
+        )
+    config = config_mod.load(config_path, must_exist=True)
+    with Store(config.paths.database) as store:
+        scanner.scan(config, store)
+        stamp = iso(now_utc())
+        with store.transaction() as conn:
+            for i in range(subscribers):
+                cur = conn.execute(
+                    "INSERT INTO subscribers (email, name, status, created_at, updated_at, confirmed_at)"
+                    " VALUES (?, ?, 'confirmed', ?, ?, ?)",
+                    (f"reader{i:06d}@example.net", f"Reader Number{i}", stamp, stamp, stamp),
+                )
+                conn.execute(
+                    "INSERT INTO follows (subscriber_id, kind, value) VALUES (?, 'correspondent', 'ana-ruiz')",
+                    (cur.lastrowid,),
+                )
+        queued = digests.queue(config, store)
+        assert queued, "no digest was queued"
+        count = store.scalar("SELECT COUNT(*) FROM outbox WHERE state = 'queued'")
+        assert count == subscribers, count
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return config_path
+
+
+def fresh_copy(site: Path, dest: Path) -> Path:
+    """A copy of the site (its store with every row still queued); its config path."""
+    shutil.copytree(site, dest)
+    return dest / "publisher.toml"
+
+
+# -- the measured senders, each in a child process -------------------------------------------------------
+
+
+def child_drain(config_path: str) -> dict[str, float]:
+    from publisher import config as config_mod
+    from publisher.delivery.outbox import drain
+    from publisher.messages import Composer
+
+    config = config_mod.load(Path(config_path), must_exist=True)
+    composer = Composer(config, config.paths.database)
+    started = time.perf_counter()
+    report = asyncio.run(drain(config, config.paths.database, composer))
+    seconds = time.perf_counter() - started
+    composer.close()
+    return {"sent": report.sent, "seconds": seconds, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "failed": report.failed + report.deferred, "error": report.error}  # fmt: skip
+
+
+def child_smtplib(config_path: str, port: int) -> dict[str, float]:
+    """One connection, one message after another, composed by the same Composer from the same rows."""
+    from publisher import config as config_mod
+    from publisher.delivery.outbox import OutboxRow
+    from publisher.messages import Composer
+    from publisher.store import Store
+
+    config = config_mod.load(Path(config_path), must_exist=True)
+    composer = Composer(config, config.paths.database)
+    with Store(config.paths.database) as store:
+        records = store.conn.execute(
+            "SELECT id, kind, digest_id, subscriber_id, recipient, message_id, payload, attempts FROM outbox"
+            " WHERE state = 'queued' ORDER BY id"
+        ).fetchall()
+    compose_seconds = 0.0
+    started = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port, local_hostname="bench.example") as smtp:
+        for rec in records:
+            t = time.perf_counter()
+            env = composer(OutboxRow(*rec[:6], json.loads(rec[6]), rec[7]))  # type: ignore[arg-type]
+            compose_seconds += time.perf_counter() - t
+            smtp.sendmail(env.sender, [env.recipient], env.data)
+    seconds = time.perf_counter() - started
+    composer.close()
+    return {"sent": len(records), "seconds": seconds, "compose_seconds": compose_seconds,
+            "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}  # fmt: skip
+
+
+def run_child(*args: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"child {args[0]} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_smtp_source(binary: str, port: int, messages: int, sessions: int, size: int) -> dict[str, float]:
+    cmd = [binary, "-d", "-s", str(sessions), "-m", str(messages), "-l", str(size),
+           "-f", "news@example.org", "-t", "reader@example.net", f"127.0.0.1:{port}"]  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return {"sent": messages, "seconds": time.perf_counter() - started}
+
+
+# -- main ------------------------------------------------------------------------------------------------
+
+
+def message_size(config_path: Path) -> int:
+    from publisher import config as config_mod
+    from publisher.delivery.outbox import OutboxRow
+    from publisher.messages import Composer
+    from publisher.store import Store
+
+    config = config_mod.load(config_path, must_exist=True)
+    with Store(config.paths.database) as store:
+        rec = store.conn.execute(
+            "SELECT id, kind, digest_id, subscriber_id, recipient, message_id, payload, attempts FROM outbox LIMIT 1"
+        ).fetchone()
+    composer = Composer(config, config.paths.database)
+    size = len(composer(OutboxRow(*rec[:6], json.loads(rec[6]), rec[7])).data)
+    composer.close()
+    return size
+
+
+def start_sink(binary: str, port: int) -> subprocess.Popen[bytes]:
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    proc = subprocess.Popen([binary, *user, f"127.0.0.1:{port}", "1000"])
+    for _ in range(100):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("smtp-sink did not start")
+
+
+def start_python_sink(port: int) -> subprocess.Popen[bytes]:
+    """An aiosmtpd sink, for the memory runs when smtp-sink is missing."""
+    code = (
+        "import asyncio\nfrom aiosmtpd.smtp import SMTP\n"
+        "class H:\n    async def handle_DATA(self, s, e, v): return '250 OK'\n"
+        "async def main():\n    loop = asyncio.get_running_loop()\n"
+        f"    srv = await loop.create_server(lambda: SMTP(H(), hostname='sink'), '127.0.0.1', {port})\n"
+        "    await srv.serve_forever()\nasyncio.run(main())\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    time.sleep(1.0)
+    return proc
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--small", type=int, default=1_000)
+    parser.add_argument("--big", type=int, default=100_000)
+    args = parser.parse_args()
+    sink_bin, source_bin = tool("smtp-sink"), tool("smtp-source")
+    port = free_port()
+    work = Path(tempfile.mkdtemp(prefix="publisher-bench-smtp-"))
+    rows: list[tuple[str, str, str, str]] = []
+    try:
+        print(f"setting up stores with {args.messages}, {args.small} and {args.big} queued digests in {work} ...")
+        t = time.perf_counter()
+        main_site = make_site(work / "site-main", args.messages, port, args.connections).parent
+        small_site = make_site(work / "site-small", args.small, port, args.connections).parent
+        big_site = make_site(work / "site-big", args.big, port, args.connections).parent
+        size = message_size(main_site / "publisher.toml")
+        print(f"  done in {time.perf_counter() - t:.1f} s; one digest is {size} bytes")
+        if sink_bin is None or source_bin is None:
+            print("smtp-sink / smtp-source not installed (Debian: apt-get install postfix): throughput runs skipped")
+            sink = start_python_sink(port)
+            rate = {}
+        else:
+            sink = start_sink(sink_bin, port)
+            rate = {}
+            src = run_smtp_source(source_bin, port, args.messages, args.connections, size)
+            rate["smtp-source"] = src["sent"] / src["seconds"]
+            rows.append(("smtp-source -d", f"{src['sent']}", f"{src['seconds']:.2f}", f"{rate['smtp-source']:.0f}"))
+            d = run_child("drain", str(fresh_copy(main_site, work / "run-drain")))
+            rate["drain"] = d["sent"] / d["seconds"]
+            rows.append(("outbox drain", f"{d['sent']}", f"{d['seconds']:.2f}", f"{rate['drain']:.0f}"))
+            s = run_child("smtplib", str(fresh_copy(main_site, work / "run-smtplib")), str(port))
+            rate["smtplib"] = s["sent"] / s["seconds"]
+            rows.append(("smtplib loop", f"{s['sent']}", f"{s['seconds']:.2f}", f"{rate['smtplib']:.0f}"))
+            rows.append(("  (of which composing)", "", f"{s['compose_seconds']:.2f}", ""))
+        try:
+            small = run_child("drain", str(fresh_copy(small_site, work / "run-small")))
+            big = run_child("drain", str(fresh_copy(big_site, work / "run-big")))
+        finally:
+            sink.terminate()
+            sink.wait(10)
+        print()
+        print(f"{'sender':<24}{'messages':>10}{'seconds':>10}{'msg/s':>10}")
+        for name, sent, seconds, per_s in rows:
+            print(f"{name:<24}{sent:>10}{seconds:>10}{per_s:>10}")
+        print()
+        print(f"{'drain, queued':<24}{'sent':>10}{'seconds':>10}{'peak RSS':>12}")
+        for label, r in ((f"{args.small:,}", small), (f"{args.big:,}", big)):
+            print(f"{label:<24}{r['sent']:>10.0f}{r['seconds']:>10.2f}{r['maxrss_kb'] / 1024:>10.1f} MB")
+        print()
+        if rate:
+            src_ratio, lib_ratio = rate["drain"] / rate["smtp-source"], rate["drain"] / rate["smtplib"]
+            print(f"drain / smtp-source = {src_ratio:.2f}  (target >= 0.40: {verdict(src_ratio >= 0.4)})")
+            print(f"drain / smtplib     = {lib_ratio:.2f}  (target >= 5.00: {verdict(lib_ratio >= 5)})")
+        mem_ratio = big["maxrss_kb"] / small["maxrss_kb"]
+        print(f"RSS {args.big:,} / {args.small:,} = {mem_ratio:.2f}  (target <= 1.20: {verdict(mem_ratio <= 1.2)})")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "drain":
+        print(json.dumps(child_drain(sys.argv[2])))
+    elif len(sys.argv) > 1 and sys.argv[1] == "smtplib":
+        print(json.dumps(child_smtplib(sys.argv[2], int(sys.argv[3]))))
+    else:
+        main()
