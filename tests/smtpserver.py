@@ -22,6 +22,7 @@ Fixtures
     ``tls_cert``          ``(cert_path, key_path)``: a self-signed EC certificate for ``localhost`` and
                           ``127.0.0.1``, made once per session with ``cryptography``.
 
+``idle_timeout`` (seconds, default 300): aiosmtpd answers an idle connection with 421 and closes it.
 ``pipelining`` (default True) advertises PIPELINING (RFC 2920), as real relays do; False makes clients talk
 in lock-step.
 
@@ -212,6 +213,7 @@ class SmtpServer:
         cert: tuple[Path, Path] | None = None,
         faults: Faults | None = None,
         pipelining: bool = True,
+        idle_timeout: float = 300.0,
     ) -> None:
         if security not in ("none", "starttls", "tls"):
             raise ValueError(security)
@@ -222,6 +224,7 @@ class SmtpServer:
         self.auth_required = bool(self.users) if auth_required is None else auth_required
         self.faults = faults or Faults()
         self.pipelining = pipelining
+        self.idle_timeout = idle_timeout
         self.host = HOST
         self.port = 0
         self.messages: list[Received] = []
@@ -264,6 +267,7 @@ class SmtpServer:
             auth_required=self.auth_required,
             authenticator=self._authenticate if self.users else None,
             data_size_limit=None,
+            timeout=self.idle_timeout,
         )
 
     def start(self) -> SmtpServer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 from collections.abc import Callable
@@ -159,6 +160,47 @@ async def test_connections_are_reused_then_replaced(
     assert 4 <= transport.connections_made <= 6
     assert smtp_server.connections == transport.connections_made
     assert transport.pipelined_connections == (transport.connections_made if pipelining else 0)
+
+
+async def test_connections_the_server_timed_out_are_replaced_without_cost(
+    make_smtp_server: Callable[..., SmtpServer], make_config: Callable[..., Config]
+) -> None:
+    server = make_smtp_server(idle_timeout=0.2)
+    config = make_config(smtp_toml(server.port, connections=2))
+    transport = SmtpTransport(config.smtp)
+    queue(config, 4)
+    first = await drain(config, config.paths.database, compose, transport)
+    # The pooled connections sit idle until the server says "421 timeout" and hangs up.
+    await asyncio.sleep(0.5)
+    with Store(config.paths.database) as store:
+        add_subscribers(store, 4, digest_id="second", domain="example.com")
+
+    second = await drain(config, config.paths.database, compose, transport)
+    await transport.close()
+
+    assert (first.sent, second.sent, second.deferred) == (4, 4, 0)
+    assert transport.connections_made == 4
+    with Store(config.paths.database) as store:
+        assert store.scalar("SELECT MAX(attempts) FROM outbox") == 1
+
+
+async def test_hourly_budget_carries_over_between_drains(
+    smtp_server: SmtpServer, make_config: Callable[..., Config]
+) -> None:
+    # 6,000 an hour: a burst of 100 (one minute's worth), refilled at 1.7 a second.
+    config = make_config(smtp_toml(smtp_server.port, rate=0, rate_per_hour=6000))
+    queue(config, 30)
+    await drain(config, config.paths.database, compose)
+    with Store(config.paths.database) as store:
+        after_first = json.loads(store.get_meta("outbox.hourly_bucket") or "{}")["tokens"]
+        add_subscribers(store, 20, digest_id="second", domain="example.com")
+    await drain(config, config.paths.database, compose)
+    with Store(config.paths.database) as store:
+        after_second = json.loads(store.get_meta("outbox.hourly_bucket") or "{}")["tokens"]
+
+    assert 69 <= after_first < 75
+    # A new drain starts from what the last one left, not from a full bucket.
+    assert after_second < after_first - 15
 
 
 async def test_failover_to_the_next_relay(smtp_server: SmtpServer, make_config: Callable[..., Config]) -> None:

@@ -254,6 +254,10 @@ class SmtpTransport:
                 mail = await wire.command(mail_from, timeout)
         except SMTPServerDisconnected as exc:
             raise _Stale(str(exc)) from exc
+        if mail[0] == 421:
+            # The server is closing the channel (idle too long, shutting down): nothing of this message was taken.
+            conn.close()
+            raise _Stale(f"{mail[0]} {mail[1]}")
         steps = [("MAIL", mail, (250,))]
         try:
             if conn.pipelining:
@@ -286,8 +290,9 @@ class SmtpTransport:
         payload = dot_stuff(envelope.data)
         async with self._slots:
             for try_number in (1, 2):
-                reused = bool(self._idle)
-                conn = self._idle.pop() if reused else await self._connect()
+                idle = self._take_idle()
+                reused = idle is not None
+                conn = idle if idle is not None else await self._connect()
                 try:
                     await self._transact(conn, envelope, payload)
                 except _Stale as exc:
@@ -314,6 +319,14 @@ class SmtpTransport:
                 conn.sent += 1
                 self._release(conn)
                 return
+
+    def _take_idle(self) -> _Connection | None:
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.alive and not conn.wire.unread:
+                return conn
+            conn.close()
+        return None
 
     def _release(self, conn: _Connection) -> None:
         if not conn.alive:

@@ -40,6 +40,11 @@ class Wire(asyncio.Protocol):
     def alive(self) -> bool:
         return self._error is None and not self.transport.is_closing()
 
+    @property
+    def unread(self) -> bool:
+        """Replies nobody asked for are waiting (a server saying 421 to an idle connection)."""
+        return bool(self._replies)
+
     # -- asyncio.Protocol -------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
