@@ -45,31 +45,39 @@ def build(
     scan = scanner.scan(config, store, only=changed, progress=progress)
     report = BuildReport(scan=scan)
     ctx = catalog.Context.load(config, store)
-    specs = plan(config, store)
     fingerprint = _fingerprint(config)
-    previous = json.loads(store.get_meta("feeds") or "{}")
+    previous: dict[str, str] = json.loads(store.get_meta("feeds") or "{}")
     out = config.paths.output
     # A changed setting, or an output folder emptied by hand: write everything again.
     report.full = store.get_meta("feeds_fingerprint") != fingerprint or not (out / "feeds.opml").exists()
-    wanted = set(specs) if report.full else (scan.touched.keys & set(specs)) | (set(specs) - set(previous))
-    for key in sorted(wanted):
-        spec = specs[key]
+    if report.full:
+        fresh = plan(config, store)
+        gone = set(previous) - set(fresh)
+        paths = {key: spec.path for key, spec in fresh.items()}
+    else:
+        # Only the touched feeds are looked at: the cost of a change does not grow with the folder.
+        fresh = specs_for(config, store, scan.touched.keys)
+        gone = (scan.touched.keys & set(previous)) - set(fresh)
+        paths = {k: v for k, v in previous.items() if k not in gone} | {k: s.path for k, s in fresh.items()}
+    for key in sorted(fresh):
+        spec = fresh[key]
         entries = _entries(config, store, ctx, key)
         for fmt in config.feeds.formats:
             rel = spec.path + feeds.EXTENSIONS[fmt]
             if writers.write_if_changed(out / rel, feeds.render(spec, entries, config, fmt)):
                 report.feeds_written.append(rel)
-    for key in sorted(set(previous) - set(specs)):
+    for key in sorted(gone):
         report.feeds_removed += _remove(out, previous[key])
-    if report.full or set(previous) != set(specs):
+    if report.full or set(paths) != set(previous):
+        specs = fresh if report.full else plan(config, store)
         opml = feeds.render_opml([specs[k] for k in sorted(specs)], config)
         if writers.write_if_changed(out / "feeds.opml", opml):
             report.feeds_written.append("feeds.opml")
     with store.transaction():
-        store.set_meta("feeds", json.dumps({k: s.path for k, s in specs.items()}, sort_keys=True))
+        store.set_meta("feeds", json.dumps(paths, sort_keys=True))
         store.set_meta("feeds_fingerprint", fingerprint)
         store.set_meta("last_build", str(time.time()))
-    report.feeds_total = len(specs)
+    report.feeds_total = len(paths)
     report.seconds = time.perf_counter() - started
     if report.feeds_written or scan.changed:
         logger.info(
@@ -96,6 +104,24 @@ def plan(config: Config, store: Store) -> dict[str, FeedSpec]:
     if config.feeds.per_tag:
         for slug, name in catalog.labels(store, "tag"):
             specs[f"tag/{slug}"] = feeds.tag_spec(config, name)
+    return specs
+
+
+def specs_for(config: Config, store: Store, keys: Iterable[str]) -> dict[str, FeedSpec]:
+    """The specs of those of ``keys`` whose feeds should exist now (enabled, and with entries)."""
+    specs: dict[str, FeedSpec] = {}
+    for key in keys:
+        kind, _, slug = key.partition("/")
+        if kind == "site":
+            specs[key] = feeds.site_spec(config)
+        elif kind == "correspondent" and config.feeds.per_correspondent:
+            person = catalog.correspondent(store, slug)
+            if person is not None and catalog.has_sections(store, slug):
+                specs[key] = feeds.correspondent_spec(config, person)
+        elif (kind == "category" and config.feeds.per_category) or (kind == "tag" and config.feeds.per_tag):
+            name = catalog.label(store, kind, slug)
+            if name is not None:
+                specs[key] = (feeds.category_spec if kind == "category" else feeds.tag_spec)(config, name)
     return specs
 
 

@@ -41,6 +41,14 @@ class Touched:
         ).fetchall():
             self.keys.add(f"correspondent/{slug}")
 
+    def add_parsed(self, parsed: ParsedItem) -> None:
+        """Mark every feed the item will appear in, from the item itself (no query)."""
+        self.keys.add("site")
+        self.keys.update(f"category/{slugify(c)}" for c in parsed.categories)
+        self.keys.update(f"tag/{slugify(t)}" for t in parsed.tags)
+        self.keys.update(f"correspondent/{s.correspondent_slug}" for s in parsed.sections)
+        self.keys.update(f"correspondent/{slugify(a)}" for a in parsed.authors[:1] if not parsed.sections)
+
     def __bool__(self) -> bool:
         return bool(self.keys)
 
@@ -95,22 +103,29 @@ class Context:
 
 
 def _content_hash(parsed: ParsedItem, url_path: str) -> str:
-    visible = [
+    """A hash of everything the feeds show of an item: equal hashes, nothing to rebuild."""
+    h = hashlib.sha256()
+    for part in (
         parsed.title,
         parsed.published.isoformat(),
         parsed.updated.isoformat() if parsed.updated else "",
-        parsed.authors,
-        parsed.categories,
-        parsed.tags,
+        *parsed.authors,
+        "\x1e",
+        *parsed.categories,
+        "\x1e",
+        *parsed.tags,
+        "\x1e",
         parsed.summary,
         parsed.image or "",
         parsed.body_format,
         parsed.body,
-        [(s.correspondent, s.role, s.body) for s in parsed.sections],
+        *(f"{s.correspondent}\x1d{s.role}\x1d{s.body}" for s in parsed.sections),
         url_path,
         parsed.source_path,
-    ]
-    return hashlib.sha256(json.dumps(visible, ensure_ascii=False).encode()).hexdigest()
+    ):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+    return h.hexdigest()
 
 
 def _upsert_correspondent(store: Store, name: str, role: str, at: str) -> str:
@@ -179,11 +194,11 @@ def upsert_item(
     _replace_sections(store, parsed, lead_author, now)
     store.conn.execute("DELETE FROM item_categories WHERE item_key = ?", (parsed.key,))
     store.executemany(
-        "INSERT OR IGNORE INTO item_categories(item_key, kind, value) VALUES (?, ?, ?)",
-        [(parsed.key, "category", slugify(c)) for c in parsed.categories]
-        + [(parsed.key, "tag", slugify(t)) for t in parsed.tags],
+        "INSERT OR IGNORE INTO item_categories(item_key, kind, value, name, published) VALUES (?, ?, ?, ?, ?)",
+        [(parsed.key, "category", slugify(c), c, iso(parsed.published)) for c in parsed.categories]
+        + [(parsed.key, "tag", slugify(t), t, iso(parsed.published)) for t in parsed.tags],
     )
-    touched.add_item_row(store, parsed.key)
+    touched.add_parsed(parsed)
     # A file that comes back after deletion is new to the feeds again, under its old uid.
     return "added" if row is None or row[3] is not None else "updated"
 
@@ -231,6 +246,7 @@ def remove_item(store: Store, key: str, touched: Touched, *, at: datetime) -> No
     """Take an item out of the feeds; its row stays (soft delete) so its uid is never given to another."""
     touched.add_item_row(store, key)
     store.conn.execute("UPDATE items SET deleted_at = ? WHERE key = ? AND deleted_at IS NULL", (iso(at), key))
+    store.conn.execute("DELETE FROM item_categories WHERE item_key = ?", (key,))
 
 
 # -- reading, for feeds and digests ---------------------------------------------------------------------------
@@ -257,15 +273,29 @@ def correspondent(store: Store, slug: str) -> Correspondent | None:
 
 
 def labels(store: Store, kind: str) -> list[tuple[str, str]]:
-    """(slug, display name) of every category (``kind`` "category") or tag ("tag") in a published item."""
-    column = "categories" if kind == "category" else "tags"
-    names: dict[str, str] = {}
-    for (raw,) in store.conn.execute(
-        f"SELECT {column} FROM items WHERE deleted_at IS NULL AND {column} != '[]' ORDER BY published"
-    ):
-        for name in json.loads(raw):
-            names.setdefault(slugify(name), name)
-    return sorted(names.items())
+    """(slug, display name) of every category (``kind`` "category") or tag ("tag") in a published item.
+
+    Names that differ only in case or punctuation share a slug; the first in sort order names the feed.
+    """
+    return store.conn.execute(
+        "SELECT value, min(name) FROM item_categories WHERE kind = ? GROUP BY value ORDER BY value", (kind,)
+    ).fetchall()
+
+
+def label(store: Store, kind: str, slug: str) -> str | None:
+    """The display name of one category or tag, None when no published item carries it."""
+    return store.scalar("SELECT min(name) FROM item_categories WHERE kind = ? AND value = ?", (kind, slug))
+
+
+def has_sections(store: Store, slug: str) -> bool:
+    """Whether the correspondent has a section in a published item."""
+    return bool(
+        store.scalar(
+            "SELECT EXISTS (SELECT 1 FROM sections s JOIN items i ON i.key = s.item_key"
+            " WHERE s.correspondent_slug = ? AND i.deleted_at IS NULL)",
+            (slug,),
+        )
+    )
 
 
 def site_items(store: Store, ctx: Context, limit: int) -> list[Item]:
@@ -277,11 +307,17 @@ def site_items(store: Store, ctx: Context, limit: int) -> list[Item]:
 
 
 def labelled_items(store: Store, ctx: Context, kind: str, slug: str, limit: int) -> list[Item]:
+    keys = [
+        key
+        for (key,) in store.conn.execute(
+            "SELECT item_key FROM item_categories WHERE kind = ? AND value = ?"
+            " ORDER BY published DESC, item_key LIMIT ?",
+            (kind, slug, limit),
+        )
+    ]
+    marks = ",".join("?" * len(keys))
     rows = store.conn.execute(
-        f"SELECT {_ITEM_COLUMNS} FROM items WHERE deleted_at IS NULL AND key IN"
-        " (SELECT item_key FROM item_categories WHERE kind = ? AND value = ?)"
-        " ORDER BY published DESC, key LIMIT ?",
-        (kind, slug, limit),
+        f"SELECT {_ITEM_COLUMNS} FROM items WHERE key IN ({marks}) ORDER BY published DESC, key", keys
     ).fetchall()
     return _items(store, ctx, rows)
 

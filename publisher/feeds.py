@@ -422,7 +422,8 @@ def _render_json(spec: FeedSpec, entries: Sequence[FeedEntry], config: Config) -
     if config.websub.hubs:
         doc["hubs"] = [{"type": "WebSub", "url": _line(h)} for h in config.websub.hubs]
     doc["items"] = items
-    return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    # No indent: json's C encoder only runs without it, and readers do not care.
+    return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
 def render_opml(specs: Sequence[FeedSpec], config: Config) -> bytes:

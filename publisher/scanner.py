@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import os
 import stat
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from fnmatch import fnmatch
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from publisher import catalog, readers
 from publisher.config import Config
@@ -47,7 +52,7 @@ class ScanReport:
 @dataclass(frozen=True)
 class _Candidate:
     relpath: str
-    path: Path
+    path: str
     size: int
     mtime_ns: int
     problem: str = ""  # set when the file must be skipped without reading
@@ -77,24 +82,106 @@ def scan(
     else:
         candidates = [c for c in (_one(root, rel, config) for rel in sorted(set(only))) if c is not None]
     report.files_seen = len(candidates)
-    seen: set[str] = set()
+    seen = {cand.relpath for cand in candidates}
     now = now_utc()
     ctx = catalog.Context.load(config, store)
-    for done, cand in enumerate(candidates, 1):
-        seen.add(cand.relpath)
-        try:
-            _handle(cand, known.get(cand.relpath), config, store, ctx, report, now)
-        except ContentError as exc:
-            _skip(store, cand, "", exc.reason if not exc.line else f"line {exc.line}: {exc.reason}", report, now)
-        except Exception as exc:  # an error boundary per file: one bad file never stops the others
-            logger.exception("%s: unexpected error while reading", cand.relpath)
-            _skip(store, cand, "", f"internal error: {exc!r}", report, now)
+    to_read: list[_Candidate] = []
+    done = 0
+    for cand in candidates:
+        known_row = known.get(cand.relpath)
+        if cand.problem:
+            _skip(store, cand, "", cand.problem, report, now, known=known_row)
+        elif known_row is not None and (known_row.size, known_row.mtime_ns) == (cand.size, cand.mtime_ns):
+            report.unchanged += 1
+        else:
+            to_read.append(cand)
+            continue
+        done += 1
+    if progress is not None and done:
+        progress(done, len(candidates))
+    loaded = _load_all(to_read, config.content.max_file_size, ctx.tz, config.site.author)
+    # One transaction per batch of files, a savepoint per file: fast, and one bad file undoes only itself.
+    for batch in _batches(loaded, _BATCH):
+        with store.transaction():
+            for item in batch:
+                _handle(item, known.get(item.cand.relpath), store, ctx, report, now)
+        done += len(batch)
         if progress is not None:
             progress(done, len(candidates))
     gone = [path for path in known if path not in seen]
     for path in gone:
         _forget(store, known[path], report)
     return report
+
+
+_BATCH = 256
+# Below this many files to read, a pool of processes costs more than it saves.
+_PARALLEL_FROM = 400
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """One file read and parsed (or not), by a function that touches nothing but that file."""
+
+    cand: _Candidate
+    sha: str = ""
+    parsed: ParsedItem | None = None
+    problem: str = ""
+
+
+def _load(cand: _Candidate, max_size: int, tz: ZoneInfo, default_author: str) -> _Loaded:
+    if cand.size > max_size:
+        return _Loaded(cand, problem=f"file is {cand.size:,} bytes, over the limit of {max_size:,}")
+    try:
+        with open(cand.path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        return _Loaded(cand, problem=f"cannot read ({exc.strerror or exc})")
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        parsed = readers.read(cand.relpath, data, tz=tz, default_author=default_author, mtime=cand.mtime_ns / 1e9)
+    except ContentError as exc:
+        return _Loaded(cand, sha, problem=exc.reason if not exc.line else f"line {exc.line}: {exc.reason}")
+    except Exception as exc:  # an error boundary per file: one bad file never stops the others
+        logger.exception("%s: unexpected error while reading", cand.relpath)
+        return _Loaded(cand, sha, problem=f"internal error: {exc!r}")
+    return _Loaded(cand, sha, parsed)
+
+
+def _load_chunk(chunk: list[_Candidate], max_size: int, tz: ZoneInfo, default_author: str) -> list[_Loaded]:
+    return [_load(cand, max_size, tz, default_author) for cand in chunk]
+
+
+def _load_all(cands: list[_Candidate], max_size: int, tz: ZoneInfo, default_author: str) -> Iterator[_Loaded]:
+    """Read and parse, in order; on several processes when there are many files (a cold scan)."""
+    workers = min(4, os.cpu_count() or 1)
+    if len(cands) < _PARALLEL_FROM or workers < 2:
+        for cand in cands:
+            yield _load(cand, max_size, tz, default_author)
+        return
+    chunks = [cands[i : i + 64] for i in range(0, len(cands), 64)]
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["publisher.readers"])
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        # A bounded window of chunks in flight keeps memory flat however large the folder is.
+        window: deque[Future[list[_Loaded]]] = deque()
+        for chunk in chunks:
+            window.append(pool.submit(_load_chunk, chunk, max_size, tz, default_author))
+            if len(window) > workers * 2:
+                yield from window.popleft().result()
+        while window:
+            yield from window.popleft().result()
+
+
+def _batches(items: Iterable[_Loaded], size: int) -> Iterator[list[_Loaded]]:
+    batch: list[_Loaded] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 # -- walking ----------------------------------------------------------------------------------------------
@@ -125,9 +212,18 @@ def _walk(root: Path, config: Config) -> Iterator[_Candidate]:
                 continue
             if not readers.is_candidate(rel, config.content.extensions):
                 continue
-            cand = _candidate(root, rel, Path(entry.path), entry.is_symlink())
-            if cand is not None:
-                yield cand
+            if entry.is_symlink():
+                cand = _candidate(root, rel, Path(entry.path), True)
+                if cand is not None:
+                    yield cand
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                yield _Candidate(rel, entry.path, 0, 0, f"cannot read ({exc.strerror or exc})")
+                continue
+            if stat.S_ISREG(st.st_mode):
+                yield _Candidate(rel, entry.path, st.st_size, st.st_mtime_ns)
         stack.extend(reversed(subfolders))
 
 
@@ -148,13 +244,13 @@ def _candidate(root: Path, rel: str, path: Path, is_link: bool) -> _Candidate | 
         if is_link:
             target = path.resolve()
             if not target.is_relative_to(root.resolve()):
-                return _Candidate(rel, path, 0, 0, "symlink leads outside the content folder")
+                return _Candidate(rel, str(path), 0, 0, "symlink leads outside the content folder")
         st = path.stat()
     except OSError as exc:
-        return _Candidate(rel, path, 0, 0, f"cannot read ({exc.strerror or exc})")
+        return _Candidate(rel, str(path), 0, 0, f"cannot read ({exc.strerror or exc})")
     if not stat.S_ISREG(st.st_mode):
         return None
-    return _Candidate(rel, path, st.st_size, st.st_mtime_ns)
+    return _Candidate(rel, str(path), st.st_size, st.st_mtime_ns)
 
 
 def _excluded(rel: str, config: Config) -> bool:
@@ -179,48 +275,32 @@ def _known_sources(store: Store, only: Iterable[str] | None) -> dict[str, Source
 
 
 def _handle(
-    cand: _Candidate,
+    loaded: _Loaded,
     known: SourceRecord | None,
-    config: Config,
     store: Store,
     ctx: catalog.Context,
     report: ScanReport,
-    now: object,
+    now: datetime,
 ) -> None:
-    if cand.problem:
-        _skip(store, cand, "", cand.problem, report, now, known=known)
-        return
-    if known is not None and known.size == cand.size and known.mtime_ns == cand.mtime_ns:
-        report.unchanged += 1
-        return
-    if cand.size > config.content.max_file_size:
-        reason = f"file is {cand.size:,} bytes, over the limit of {config.content.max_file_size:,}"
-        _skip(store, cand, "", reason, report, now, known=known)
-        return
-    try:
-        data = cand.path.read_bytes()
-    except OSError as exc:
-        _skip(store, cand, "", f"cannot read ({exc.strerror or exc})", report, now, known=known)
-        return
-    sha = hashlib.sha256(data).hexdigest()
-    if known is not None and known.sha256 == sha and known.status != "skipped":
+    cand = loaded.cand
+    if known is not None and loaded.sha and known.sha256 == loaded.sha and known.status != "skipped":
         # Touched but not changed (a checkout, a copy): only the stamp moves.
         store.conn.execute(
             "UPDATE sources SET size = ?, mtime_ns = ? WHERE path = ?", (cand.size, cand.mtime_ns, cand.relpath)
         )
         report.unchanged += 1
         return
+    if loaded.parsed is None:
+        _skip(store, cand, loaded.sha, loaded.problem, report, now, known=known)
+        return
     report.files_read += 1
-    parsed = readers.read(
-        cand.relpath,
-        data,
-        tz=ctx.tz,
-        default_author=config.site.author,
-        mtime=cand.mtime_ns / 1e9,
-    )
-    for note in parsed.notes:
+    for note in loaded.parsed.notes:
         logger.info("%s: %s", cand.relpath, note)
-    _record(cand, sha, parsed, known, store, ctx, report, now)
+    try:
+        _record(cand, loaded.sha, loaded.parsed, known, store, ctx, report, now)
+    except Exception as exc:  # the file's own savepoint is undone; the others stand
+        logger.exception("%s: unexpected error while recording", cand.relpath)
+        _skip(store, cand, loaded.sha, f"internal error: {exc!r}", report, now, known=known)
 
 
 def _record(
@@ -231,7 +311,7 @@ def _record(
     store: Store,
     ctx: catalog.Context,
     report: ScanReport,
-    now: object,
+    now: datetime,
 ) -> None:
     old_key = known.item_key if known is not None else None
     with store.transaction():
@@ -266,7 +346,7 @@ def _record(
 
 
 def _save_source(
-    store: Store, cand: _Candidate, sha: str, item_key: str | None, status: str, reason: str, now: object
+    store: Store, cand: _Candidate, sha: str, item_key: str | None, status: str, reason: str, now: datetime
 ) -> None:
     store.conn.execute(
         "INSERT INTO sources(path, size, mtime_ns, sha256, item_key, status, reason, scanned_at)"
@@ -274,7 +354,7 @@ def _save_source(
         " ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,"
         " sha256 = excluded.sha256, item_key = excluded.item_key, status = excluded.status,"
         " reason = excluded.reason, scanned_at = excluded.scanned_at",
-        (cand.relpath, cand.size, cand.mtime_ns, sha, item_key, status, reason, iso(now)),  # type: ignore[arg-type]
+        (cand.relpath, cand.size, cand.mtime_ns, sha, item_key, status, reason, iso(now)),
     )
 
 
@@ -284,7 +364,7 @@ def _skip(
     sha: str,
     reason: str,
     report: ScanReport,
-    now: object,
+    now: datetime,
     *,
     known: SourceRecord | None = None,
 ) -> None:

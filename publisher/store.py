@@ -76,6 +76,7 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE(item_key, position)
     );
     CREATE INDEX sections_correspondent ON sections(correspondent_slug, recorded_at);
+    -- The categories and tags of published items (rows leave with their item).
     CREATE TABLE item_categories (item_key TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
                                   PRIMARY KEY (kind, value, item_key));
     """,
@@ -132,6 +133,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
     """,
+    # 3: an item's categories and tags are looked up by item on every edit, and listed with their names
+    """
+    CREATE INDEX item_categories_item ON item_categories(item_key);
+    ALTER TABLE item_categories ADD COLUMN name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE item_categories ADD COLUMN published TEXT NOT NULL DEFAULT '';
+    CREATE INDEX item_categories_newest ON item_categories(kind, value, published);
+    DELETE FROM item_categories WHERE item_key IN (SELECT key FROM items WHERE deleted_at IS NOT NULL);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -185,6 +194,7 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot open the store ({exc})") from exc
         self.conn = conn
+        self._savepoints = 0
         self.db = sqlite_utils.Database(conn)
         self._migrate()
 
@@ -201,7 +211,25 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; BEGIN IMMEDIATE so concurrent writers wait instead of failing late."""
+        """One write transaction; BEGIN IMMEDIATE so concurrent writers wait instead of failing late.
+
+        Nested inside another, it is a savepoint: its own work is undone on error, the outer goes on.
+        """
+        if self.conn.in_transaction:
+            self._savepoints += 1
+            name = f"sp{self._savepoints}"
+            self.conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute(f"ROLLBACK TO {name}")
+                self.conn.execute(f"RELEASE {name}")
+                raise
+            else:
+                self.conn.execute(f"RELEASE {name}")
+            finally:
+                self._savepoints -= 1
+            return
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
@@ -217,9 +245,7 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a publisher store ({exc})") from exc
         if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path}: schema version {version} is newer than this publisher ({SCHEMA_VERSION})"
-            )
+            raise StoreError(f"{self.path}: schema version {version} is newer than this publisher ({SCHEMA_VERSION})")
         for number in range(version, SCHEMA_VERSION):
             with self.transaction() as conn:
                 for statement in _statements(MIGRATIONS[number]):

@@ -125,6 +125,7 @@ def test_new_post_touches_only_its_feeds(config: Config, store: Store) -> None:
     written = set(report.feeds_written)
     assert "feed.atom" in written and "correspondents/ana-ruiz/feed.atom" in written
     assert "categories/culture/feed.atom" in written
+    assert "feeds.opml" in written  # a new feed is listed
     assert not any(p.startswith("correspondents/tomas-berg") for p in written)
     assert parse(config.paths.output / "feed.atom").entries[0].title == "Quay"
 
@@ -151,3 +152,40 @@ def test_example_content_builds_cleanly(config: Config, store: Store) -> None:
         parse(path)
     names = os.listdir(config.paths.output / "correspondents")
     assert len(names) >= 3
+
+
+def test_incremental_builds_end_where_a_full_build_ends(config: Config, store: Store, tmp_path: Path) -> None:
+    """Edits, deletions, drafts and new labels, each built incrementally, leave the same files as one
+    full build of the final folder."""
+    seed(config)
+    build(config, store)
+    content = config.paths.content
+    steps = [
+        ("2026-03-06-quay.md", "---\ntitle: Quay\nauthor: Ana Ruiz\ncategories: [Culture]\ntags: [docks]\n---\nNew.\n"),
+        ("2026-03-05-freight.md", SINGLE.replace("Business", "Culture")),
+        (
+            "2026/harbour-week.md",
+            HARBOUR.replace("By Tomas Berg, Nordic business correspondent", "By Mira Okonjo, Fellow"),
+        ),
+        ("2026-03-06-quay.md", None),
+        ("2026-03-07-draft.md", "---\ntitle: Draft\ndraft: true\n---\nNot yet.\n"),
+    ]
+    for i, (rel, text) in enumerate(steps):
+        path = content / rel
+        if text is None:
+            path.unlink()
+        else:
+            path.write_text(text, encoding="utf-8")
+            os.utime(path, (1_800_000_000 + i, 1_800_000_000 + i))
+        build(config, store, changed={rel})
+    incremental = {p.relative_to(config.paths.output): p.read_bytes() for p in config.paths.output.rglob("*.*")}
+    shutil.rmtree(config.paths.output)
+    build(config, store)
+    full = {p.relative_to(config.paths.output): p.read_bytes() for p in config.paths.output.rglob("*.*")}
+    assert sorted(incremental) == sorted(full)
+    assert incremental == full
+    # Mira's new section got a feed; the draft got nothing.
+    assert (config.paths.output / "correspondents" / "mira-okonjo" / "feed.atom") in [
+        config.paths.output / p for p in full
+    ]
+    assert not any("Draft" in data.decode() for data in full.values())
