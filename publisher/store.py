@@ -8,6 +8,7 @@ Times are stored as ISO-8601 text in UTC (``2026-03-02T06:15:00+00:00``) so they
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -15,11 +16,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from publisher.errors import StoreError
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: content
@@ -195,8 +197,17 @@ class Store:
             raise StoreError(f"{self.path}: cannot open the store ({exc})") from exc
         self.conn = conn
         self._savepoints = 0
-        self.db = sqlite_utils.Database(conn)
         self._migrate()
+
+    @functools.cached_property
+    def db(self) -> sqlite_utils.Database:
+        """The same connection through sqlite-utils, for ad-hoc queries and introspection.
+
+        Imported on first use: the hot paths use prepared SQL, and the command line starts faster without it.
+        """
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     # -- life cycle -------------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ digest, send-test, outbox) and ``cli/daemon.py`` (run).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -37,8 +38,34 @@ class App:
         return self._config
 
 
+# Command name → the module that defines it. Modules are imported only when their command runs, so
+# `publisher build` does not pay for the daemon's or the mail commands' imports.
+_COMMANDS = {
+    "init": "content",
+    "check-config": "content",
+    "scan": "content",
+    "build": "content",
+    "items": "content",
+    "correspondents": "content",
+    "subscribers": "mail",
+    "digest": "mail",
+    "send-test": "mail",
+    "outbox": "mail",
+    "run": "daemon",
+}
+
+
 class _Group(click.Group):
-    """Turns publisher's own errors into one clean line and exit code 1 (2 for configuration)."""
+    """Loads command modules on demand, and turns publisher's own errors into one clean line and exit
+    status 1 (2 for configuration)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            importlib.import_module(f"publisher.cli.{_COMMANDS[cmd_name]}")
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -74,11 +101,3 @@ def main(ctx: click.Context, config_path: Path | None, overrides: tuple[str, ...
     """Turn a content folder into feeds and email digests."""
     ctx.obj = App(config_path=config_path, overrides=overrides, verbose=verbose)
     logging.captureWarnings(True)
-
-
-def _register() -> None:
-    # Imported for their side effect of adding commands to `main`.
-    from publisher.cli import content, daemon, mail  # noqa: F401
-
-
-_register()

@@ -7,14 +7,18 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from publisher import catalog
 from publisher.cli import App, main
 from publisher.config import Config
-from publisher.scanner import ScanReport, skipped_sources
-from publisher.store import Store
+
+if TYPE_CHECKING:
+    from publisher.scanner import ScanReport
+    from publisher.store import Store
+
+# Stage modules are imported inside the commands that need them, so every command starts quickly.
 
 STARTER_CONFIG = """\
 # publisher configuration. Every key is documented in config.example.toml.
@@ -69,6 +73,8 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
 
 
 def open_store(config: Config) -> Store:
+    from publisher.store import Store
+
     return Store(config.paths.database)
 
 
@@ -115,6 +121,8 @@ def check_config(app: App) -> None:
 
 
 def _print_scan(scan: ScanReport, store: Store) -> None:
+    from publisher.scanner import skipped_sources
+
     click.echo(
         f"files: {scan.files_seen} seen, {scan.files_read} read, {scan.unchanged} unchanged; "
         f"items: {len(scan.added)} added, {len(scan.updated)} updated, {len(scan.removed)} removed, "
@@ -150,6 +158,7 @@ def build(app: App) -> None:
 
     Example: publisher build
     """
+    from publisher import catalog
     from publisher.build import build as run_build
 
     config = app.config
