@@ -325,8 +325,9 @@ class Daemon:
             root,
             watch_filter=ContentFilter(root, config.content.extensions),
             debounce=debounce,
-            # Yield once the folder has been quiet this long; `debounce` caps a stream of changes.
-            step=max(1, min(50, debounce // 2)),
+            # Yield once the folder has been quiet for `step` ms (an editor's save, a sync tool's
+            # temp-file-and-rename, all land within it); `debounce` caps a stream of changes.
+            step=max(5, min(50, debounce // 5)),
             stop_event=self._watch_stop,
             ignore_permission_denied=True,
         ):

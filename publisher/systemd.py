@@ -48,8 +48,15 @@ class Notifier:
         message = "\n".join(a.replace("\n", " ") for a in assignments).encode("utf-8", "replace")
         try:
             if self._sock is None:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                # Non-blocking: a supervisor that stops reading (its queue holds ~10 datagrams) must not
+                # freeze the event loop; a message it had no room for is dropped.
+                self._sock = socket.socket(
+                    socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+                )
             self._sock.sendto(message, self.address)
+        except BlockingIOError:
+            logger.debug("the service manager's queue is full; dropped %r", message)
+            return False
         except OSError as exc:
             logger.warning("cannot notify the service manager at %s: %s", self.address, exc)
             return False

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -66,6 +67,9 @@ class Daemon:
         self.notify.bind(str(self.notify_path))
         self.notify.settimeout(0.2)
         self.datagrams: list[str] = []
+        # Read all the time, as systemd does: the daemon drops what a full queue has no room for.
+        self._reader = threading.Thread(target=self._read_notify, daemon=True)
+        self._reader.start()
         env = dict(os.environ, NOTIFY_SOCKET=str(self.notify_path), WATCHDOG_USEC="400000")
         env.pop("PUBLISHER_CONFIG", None)
         self.log = self.log_path.open("wb")
@@ -77,12 +81,17 @@ class Daemon:
             stderr=subprocess.STDOUT,
         )
 
+    def _read_notify(self) -> None:
+        while True:
+            try:
+                data = self.notify.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed
+            self.datagrams.extend(data.decode().split("\n"))
+
     def received(self, assignment: str) -> bool:
-        try:
-            while True:
-                self.datagrams.extend(self.notify.recv(4096).decode().split("\n"))
-        except (TimeoutError, BlockingIOError):
-            pass
         return assignment in self.datagrams
 
     def wait_ready(self) -> None:
@@ -118,7 +127,7 @@ class Daemon:
         self.proc.send_signal(signal.SIGTERM)
         try:
             code = self.proc.wait(timeout=WAIT)
-            self.received("")  # collect what was sent before the exit
+            time.sleep(0.3)  # let the reader take what was sent just before the exit
             return code
         finally:
             self.close()

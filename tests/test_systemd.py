@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,3 +92,15 @@ async def test_watchdog_loop_pings(listener: tuple[socket.socket, str]) -> None:
     got = [await asyncio.wait_for(loop.sock_recv(sock, 4096), 5) for _ in range(3)]
     task.cancel()
     assert got == [b"WATCHDOG=1"] * 3
+
+
+def test_a_supervisor_that_stops_reading_never_blocks_us(listener: tuple[socket.socket, str]) -> None:
+    _, path = listener  # bound, never read: its queue fills after a few datagrams
+    n = Notifier({"NOTIFY_SOCKET": path})
+    results: list[bool] = []
+    sender = threading.Thread(target=lambda: results.extend(n.watchdog() for _ in range(500)))
+    sender.start()
+    sender.join(30)
+    assert not sender.is_alive(), "notify blocked on a full queue"
+    assert results[0] is True
+    assert results.count(False) > 0  # the ones without room were dropped, not waited for
