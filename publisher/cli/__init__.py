@@ -10,14 +10,44 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 
 from publisher.config import Config, load
 from publisher.errors import ConfigError, PublisherError
 from publisher.logs import setup_logging
+
+
+@contextmanager
+def progress_bar(label: str, *, at_least: int = 200) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress callback ``update(done, total)`` drawing a bar on stderr when it is a terminal and the
+    work is long (``total >= at_least``); None otherwise, so logs and pipes stay clean."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    bar: Any = None
+    shown = 0
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar, shown
+        if bar is None:
+            if total < at_least:
+                return
+            bar = click.progressbar(length=total, label=label, file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - shown)
+        shown = done
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
 
 
 @dataclass

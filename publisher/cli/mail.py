@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from publisher import digests, messages, subscribers
-from publisher.cli import App, main
+from publisher.cli import App, main, progress_bar
 from publisher.config import Config
 from publisher.store import Store
 
@@ -23,39 +21,13 @@ def _store(config: Config, *, create: bool = True) -> Store:
     return Store(config.paths.database, create=create)
 
 
-@contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar on stderr when it is a terminal (long sends only); nothing otherwise."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    bar = None
-    done_before = 0
-
-    def update(done: int, total: int) -> None:
-        nonlocal bar, done_before
-        if bar is None:
-            if total < 50:
-                return
-            bar = click.progressbar(length=total, label=label, file=sys.stderr)
-            bar.__enter__()
-        bar.update(done - done_before)
-        done_before = done
-
-    try:
-        yield update
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
-
-
 def _drain(config: Config, label: str = "Sending") -> int:
     """Send what the outbox holds that is due; print a summary; the exit status (1: nothing could go)."""
     from publisher.delivery.outbox import drain
 
     composer = messages.Composer(config, config.paths.database)
     try:
-        with _progress(label) as progress:
+        with progress_bar(label, at_least=50) as progress:
             report = asyncio.run(drain(config, config.paths.database, composer, progress=progress))
     finally:
         composer.close()
