@@ -308,9 +308,20 @@ class Daemon:
             self.notifier.status(await self._status_line())
 
     async def _watch_forever(self) -> None:
+        missing = False
         while not self._watch_stop.is_set():
             config = self.config
             root = config.paths.content
+            if not root.is_dir():
+                if not missing:
+                    logger.warning("the content folder %s does not exist; waiting for it", root)
+                missing = True
+                await asyncio.sleep(WATCH_RETRY_SECONDS)
+                continue
+            if missing:
+                logger.info("the content folder %s is here now", root)
+                missing = False
+                self.request_build(None)
             try:
                 await self._watch(config, root)
             except asyncio.CancelledError:

@@ -54,6 +54,15 @@ def post(title: str, when: datetime, author: str = "Ana Ruiz") -> str:
     )
 
 
+def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=WAIT) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
 class Daemon:
     """One ``publisher run`` subprocess with a notify socket standing in for systemd's."""
 
@@ -106,12 +115,7 @@ class Daemon:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-        req = urllib.request.Request(self.base + path, headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=WAIT) as resp:
-                return resp.status, dict(resp.headers), resp.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, dict(exc.headers), exc.read()
+        return http_get(self.base + path, headers)
 
     def post(self, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
         req = urllib.request.Request(
@@ -228,6 +232,16 @@ def test_watch_serve_subscribe_and_signals(site: Path, start: Callable[..., Daem
     assert status == 200
     assert headers["ETag"] != etag
     assert [e.title for e in feedparser.parse(body).entries] == ["A second story", "The first story"]
+    etag = headers["ETag"]
+
+    # A folder moved in (one event for the folder, none for its files) and a deleted post.
+    outside = site / "incoming" / "2026"
+    outside.mkdir(parents=True)
+    (outside / "moved.md").write_text(post("Moved in with its folder", datetime.now(UTC) - timedelta(minutes=50)))
+    (site / "incoming" / "2026").rename(site / "content" / "2026")
+    wait_for("the moved-in post in the feed", lambda: b"Moved in with its folder" in feed_path.read_bytes())
+    (site / "content" / "second.md").unlink()
+    wait_for("the deleted post gone from the feed", lambda: b"A second story" not in feed_path.read_bytes())
 
     # Double opt-in: the same answer for a new and a known address; the confirmation email is in the Maildir.
     status, _, page = d.post("/subscribe", b"email=reader%40example.org&name=Reader&follow=all")
@@ -297,3 +311,82 @@ def test_missed_digest_runs_at_start_and_one_click_unsubscribe(site: Path, start
     assert "missed a run" not in d.text()
     assert d.stop() == 0
     assert sum(1 for m in mails(site) if "List-Unsubscribe" in m) == 1
+
+
+def test_reload_moves_http_to_the_new_address(site: Path, start: Callable[..., Daemon]) -> None:
+    d = start()
+    new_port = free_port()
+    config = (site / "publisher.toml").read_text()
+    (site / "publisher.toml").write_text(config.replace(f"127.0.0.1:{d.port}", f"127.0.0.1:{new_port}"))
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for("the reload in the log", lambda: "configuration reloaded" in d.text())
+    assert http_get(f"http://127.0.0.1:{new_port}/healthz")[0] == 200
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(d.base + "/healthz", timeout=WAIT)
+    assert d.datagrams.count("READY=1") >= 2  # RELOADING=1 ... READY=1 around the reload
+    assert "RELOADING=1" in d.datagrams
+    assert d.stop() == 0
+
+
+class SlowSMTP:
+    """Accepts every message, but only two seconds after DATA: time for a SIGTERM to land mid-transaction."""
+
+    def __init__(self) -> None:
+        self.data_started = threading.Event()
+        self.received: list[bytes] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        import asyncio
+
+        self.data_started.set()
+        await asyncio.sleep(2.0)
+        self.received.append(envelope.original_content or b"")  # type: ignore[attr-defined]
+        return "250 OK"
+
+
+def test_sigterm_lets_the_smtp_transaction_in_flight_finish(site: Path, start: Callable[..., Daemon]) -> None:
+    from aiosmtpd.controller import Controller
+
+    handler = SlowSMTP()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        smtp = (
+            f'[smtp]\nhost = "127.0.0.1"\nport = {controller.port}\nsecurity = "none"\n'
+            'from = "Daemon News <news@example.org>"\n'
+        )
+        d = start(smtp)
+        assert d.post("/subscribe", b"email=slow%40example.org")[0] == 200
+        assert handler.data_started.wait(WAIT), "the confirmation email never reached DATA"
+        assert d.stop() == 0
+        assert len(handler.received) == 1
+        assert b"slow@example.org" in handler.received[0]
+        with Store(site / "state" / "publisher.db") as store:
+            assert store.scalar("SELECT state FROM outbox WHERE recipient = 'slow@example.org'") == "sent"
+    finally:
+        controller.stop()
+
+
+def test_watch_filter_and_changed_paths(tmp_path: Path) -> None:
+    from watchfiles import Change
+
+    from publisher.daemon import ContentFilter, changed_paths
+
+    root = tmp_path / "content"
+    (root / "2026" / "03").mkdir(parents=True)
+    (root / "2026" / "03" / "a.md").write_text("x")
+    (root / "2026" / "03" / "b.txt").write_text("x")
+    (root / "2026" / "03" / "c.png").write_bytes(b"x")
+    keep = ContentFilter(root, (".md", ".txt"))
+    assert keep(Change.added, str(root / "post.md"))
+    assert keep(Change.deleted, str(root / "2026"))  # perhaps a folder
+    assert not keep(Change.added, str(root / ".post.md.tmp"))
+    assert not keep(Change.added, str(root / ".git" / "index.md"))
+    assert not keep(Change.modified, str(root / "post.md~"))
+    assert not keep(Change.modified, str(root / "post.md.swp"))
+    assert not keep(Change.added, str(root / "image.png"))
+    exts = (".md", ".txt")
+    assert changed_paths(root, {(Change.added, str(root / "2026"))}, exts) == {"2026/03/a.md", "2026/03/b.txt"}
+    assert changed_paths(root, {(Change.modified, str(root / "x.md"))}, exts) == {"x.md"}
+    assert changed_paths(root, {(Change.deleted, str(root / "gone.md"))}, exts) == {"gone.md"}
+    assert changed_paths(root, {(Change.deleted, str(root / "old-folder"))}, exts) is None
