@@ -390,3 +390,42 @@ def test_watch_filter_and_changed_paths(tmp_path: Path) -> None:
     assert changed_paths(root, {(Change.modified, str(root / "x.md"))}, exts) == {"x.md"}
     assert changed_paths(root, {(Change.deleted, str(root / "gone.md"))}, exts) == {"gone.md"}
     assert changed_paths(root, {(Change.deleted, str(root / "old-folder"))}, exts) is None
+
+
+def test_changed_feeds_are_announced_to_the_hub(site: Path, start: Callable[..., Daemon]) -> None:
+    import http.server
+
+    pings: list[tuple[float, dict[str, list[str]]]] = []
+
+    class HubHandler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            pings.append((time.monotonic(), urllib.parse.parse_qs(self.rfile.read(length).decode())))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    hub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HubHandler)
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    try:
+        hub_url = f"http://127.0.0.1:{hub.server_address[1]}/"
+        d = start(f'[websub]\nhubs = ["{hub_url}"]\n')
+        dropped = time.monotonic()
+        (site / "content" / "hubbed.md").write_text(post("Pushed to the hub", datetime.now(UTC)))
+        site_feed = f"{d.base}/feed.atom"
+
+        def announced() -> bool:
+            return any(
+                at > dropped and p.get("hub.url") == [site_feed] and p.get("hub.mode") == ["publish"]
+                for at, p in list(pings)
+            )
+
+        wait_for("the hub to be told of the changed site feed", announced)
+        assert all(not u.endswith(".opml") for _, p in pings for u in p["hub.url"])
+        link = d.get("/feed.atom")[1]["Link"]
+        assert f'<{hub_url}>; rel="hub"' in link and f'<{site_feed}>; rel="self"' in link
+        assert d.stop() == 0
+    finally:
+        hub.shutdown()

@@ -186,7 +186,7 @@ async def test_subscribe_same_answer_and_rate_limit(make_config: Callable[..., C
     config = make_config("\n[subscriptions]\nper_client_per_hour = 50\nper_address_per_hour = 2\n")
     async for client in _client(config):
         with Store(config.paths.database) as store:
-            subscribers.add(store, "known@example.org", confirmed=True)
+            subscribers.add(store, "known@example.org", follows=[subscribers.parse_follow("ana-ruiz")], confirmed=True)
         answers = []
         for address in ("new@example.org", "known@example.org"):
             r = await client.post("/subscribe", data={"email": address, "name": "N", "follow": "all"})
@@ -197,7 +197,10 @@ async def test_subscribe_same_answer_and_rate_limit(make_config: Callable[..., C
         assert answers[0][0] == 200
         with Store(config.paths.database) as store:
             assert subscribers.get(store, "new@example.org").status == "pending"  # type: ignore[union-attr]
-            assert subscribers.get(store, "known@example.org").status == "confirmed"  # type: ignore[union-attr]
+            known = subscribers.get(store, "known@example.org")
+            assert known is not None and known.status == "confirmed"
+            # A stranger's form cannot change what a confirmed subscriber receives.
+            assert [str(f) for f in known.follows] == ["ana-ruiz"]
         r = await client.post("/subscribe", data={"email": "new@example.org"})
         assert r.status == 200
         r = await client.post("/subscribe", data={"email": "NEW@example.org"})

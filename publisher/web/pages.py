@@ -66,6 +66,11 @@ async def subscribe(request: web.Request) -> web.Response:
     config = state.config
 
     def work(store: Store) -> bool:
+        known = subscribers.get(store, address)
+        if known is not None and known.status == "confirmed":
+            # Changing a confirmed subscription takes its owner's link (preferences), not a form anyone
+            # can post: nothing changes, and the answer is the same as for a new address.
+            return False
         sub = subscribers.subscribe_pending(store, address, name, follows)
         if sub.status != "pending" or state.enqueue_confirmation is None:
             return False
