@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import tomllib
 import types
 import typing
@@ -24,6 +25,16 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from publisher.errors import ConfigError
+
+
+def bundled_templates() -> Path:
+    """The folder of the bundled templates: ``templates/`` beside the package in a checkout (or an editable
+    install), else ``share/publisher/templates`` under the installation prefix, where the wheel puts it."""
+    checkout = Path(__file__).resolve().parent.parent / "templates"
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "publisher" / "templates"
+
 
 DEFAULT_CONFIG_NAME = "publisher.toml"
 ENV_CONFIG = "PUBLISHER_CONFIG"
@@ -249,9 +260,7 @@ def load(
     return from_mapping(raw, base=base, file=label, source=path if path.exists() else None)
 
 
-def from_mapping(
-    raw: Mapping[str, Any], *, base: Path, file: str = "<config>", source: Path | None = None
-) -> Config:
+def from_mapping(raw: Mapping[str, Any], *, base: Path, file: str = "<config>", source: Path | None = None) -> Config:
     """Validate a parsed TOML mapping into a :class:`Config`; paths resolve against ``base``."""
     sections: dict[str, Any] = {}
     for name, value in raw.items():
@@ -323,9 +332,7 @@ def _coerce(value: Any, hint: Any, *, base: Path, file: str, key: str) -> Any:
     if origin in (Mapping, dict):
         if not isinstance(value, Mapping):
             raise ConfigError(f"expected a table, got {_kind(value)}", file=file, key=key)
-        return {
-            str(k): _coerce(v, args[1], base=base, file=file, key=f"{key}.{k}") for k, v in value.items()
-        }
+        return {str(k): _coerce(v, args[1], base=base, file=file, key=f"{key}.{k}") for k, v in value.items()}
     raise AssertionError(f"unsupported config type {hint!r} for {key}")
 
 

@@ -31,7 +31,7 @@ import jinja2
 from markupsafe import Markup
 
 from publisher import catalog
-from publisher.config import Config
+from publisher.config import Config, bundled_templates
 from publisher.errors import ConfigError
 from publisher.markup import one_line
 from publisher.models import Correspondent
@@ -40,7 +40,7 @@ from publisher.store import Store
 if TYPE_CHECKING:
     from publisher.digests import DigestPlan
 
-BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+BUNDLED_TEMPLATES = bundled_templates()
 
 # Slot markers: plain ASCII that Jinja's escaping, the HTML parser and the CSS inliner all leave alone, with
 # a per-process nonce so that no article text can contain one by accident or on purpose.

@@ -184,4 +184,4 @@ def correspondents(app: App) -> None:
             " WHERE i.deleted_at IS NULL GROUP BY c.slug ORDER BY c.name"
         ).fetchall()
     for slug, name, role, count in rows:
-        click.echo(f"{slug:<28} {name}{', ' + role if role else ''}  ({count} sections)")
+        click.echo(f"{slug:<28} {name}{', ' + role if role else ''}  ({count} section{'' if count == 1 else 's'})")

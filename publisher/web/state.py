@@ -15,13 +15,13 @@ import jinja2
 from aiohttp import web
 
 from publisher import subscribers
-from publisher.config import Config
+from publisher.config import Config, bundled_templates
 from publisher.store import Store
 from publisher.websub import PingStats
 
 T = TypeVar("T")
 
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+TEMPLATES = bundled_templates()
 
 PAGE_HEADERS = {
     "Content-Security-Policy": (
