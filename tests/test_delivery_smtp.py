@@ -271,6 +271,25 @@ async def test_a_second_drain_backs_off_while_one_runs(make_config: Callable[...
     assert report.busy and report.sent == 0
 
 
+async def test_a_row_withdrawn_after_it_was_read_is_not_sent(
+    smtp_server: SmtpServer, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(smtp_toml(smtp_server.port, connections=1))
+    addresses = queue(config, 6)
+
+    def composer(row: OutboxRow) -> Envelope:
+        if row.recipient == addresses[0]:
+            # As `subscribers remove` does: withdraw another subscriber's queued mail mid-send.
+            with Store(config.paths.database) as other:
+                other.conn.execute("DELETE FROM outbox WHERE recipient = ?", (addresses[4],))
+        return compose(row)
+
+    report = await drain(config, config.paths.database, composer)
+
+    assert report.sent == 5
+    assert sorted(r for m in smtp_server.messages for r in m.rcpt_tos) == addresses[:4] + addresses[5:]
+
+
 def test_enqueue_is_idempotent(store: Store) -> None:
     assert enqueue(store, kind="digest", recipient="a@x.org", message_id="<1@x>", subscriber_id=1, digest_id="d")
     assert not enqueue(store, kind="digest", recipient="a@x.org", message_id="<1@x>", subscriber_id=1, digest_id="d")
@@ -286,6 +305,8 @@ def test_enqueue_is_idempotent(store: Store) -> None:
         (b"a\nb", b"a\r\nb\r\n.\r\n"),
         (b".lead\r\n.\r\nx\r\n", b"..lead\r\n..\r\nx\r\n.\r\n"),
         (b"a\rb\r\n", b"a\r\nb\r\n.\r\n"),
+        # A bare-LF "end of data" inside the message (SMTP smuggling) goes out as an ordinary dotted line.
+        (b"a\n.\nMAIL FROM:<x@y>\r\n", b"a\r\n..\r\nMAIL FROM:<x@y>\r\n.\r\n"),
     ],
 )
 def test_dot_stuff(data: bytes, wire: bytes) -> None:

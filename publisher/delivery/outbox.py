@@ -30,7 +30,6 @@ import fcntl
 import json
 import logging
 import random
-import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -55,7 +54,6 @@ MAX_BACKOFF_SECONDS = 6 * 3600.0
 PAGE_SIZE = 256
 COMPOSE_BATCH = 16
 _HOURLY_BUCKET_KEY = "outbox.hourly_bucket"
-_SWITCH_INTERVAL = 0.0002
 
 T = TypeVar("T")
 
@@ -262,17 +260,19 @@ class _Ledger:
             now = self.clock()
             stamp = iso(now)
             with self.store.transaction() as conn:
+                sent = [o.row.id for o in pending.outcomes if o.kind == "sent"]
                 for outcome in pending.outcomes:
                     self._apply(conn, outcome, now, stamp)
-                for row_id, _ in pending.claims:
-                    if row_id is None:
-                        results.append(True)
-                        continue
-                    cur = conn.execute(
-                        "UPDATE outbox SET state = 'sending', updated_at = ? WHERE id = ? AND state = 'queued'",
-                        (stamp, row_id),
+                # One statement for all the sent rows and one for all the claims: each SQLite step lets the
+                # composer thread take the GIL, and getting it back costs up to a switch interval.
+                if sent:
+                    conn.execute(
+                        "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, updated_at = ?,"
+                        f" last_error = '' WHERE id IN ({_marks(len(sent))})",
+                        (stamp, stamp, *sent),
                     )
-                    results.append(cur.rowcount == 1)
+                claimed = self._claim(conn, [row_id for row_id, _ in pending.claims if row_id is not None], stamp)
+                results = [row_id is None or row_id in claimed for row_id, _ in pending.claims]
         except Exception as exc:
             # Rows whose outcome is lost stay queued or sending: the next drain sends them again.
             log.exception("outbox: cannot record %d outcome(s)", len(pending.outcomes))
@@ -287,6 +287,25 @@ class _Ledger:
         if self.progress is not None and pending.outcomes:
             self.progress(self.settled, self.due)
 
+    @staticmethod
+    def _claim(conn: Any, ids: list[int], stamp: str) -> set[int]:
+        """Mark ``ids`` sending if still queued; the ids that were."""
+        if not ids:
+            return set()
+        cur = conn.execute(
+            "UPDATE outbox SET state = 'sending', updated_at = ?"
+            f" WHERE state = 'queued' AND id IN ({_marks(len(ids))})",
+            (stamp, *ids),
+        )
+        if cur.rowcount == len(ids):
+            return set(ids)
+        # Some row changed under us (a subscriber removed meanwhile): find out which ones we hold.
+        found = conn.execute(
+            f"SELECT id FROM outbox WHERE state = 'sending' AND updated_at = ? AND id IN ({_marks(len(ids))})",
+            (stamp, *ids),
+        )
+        return {row[0] for row in found}
+
     @property
     def settled(self) -> int:
         return sum(self.counts.values())
@@ -300,12 +319,8 @@ class _Ledger:
             kind, error = "failed", f"gave up after {attempts} attempts: {error}"
         self.counts[kind] += 1
         if kind == "sent":
-            conn.execute(
-                "UPDATE outbox SET state = 'sent', attempts = ?, sent_at = ?, updated_at = ?, last_error = ''"
-                " WHERE id = ?",
-                (attempts, stamp, stamp, row.id),
-            )
-        elif kind == "deferred":
+            return  # written for the whole batch by flush()
+        if kind == "deferred":
             retry_at = now + timedelta(seconds=backoff(attempts, self.policy.retry_base_seconds, rng=self._rng))
             conn.execute(
                 "UPDATE outbox SET state = 'queued', attempts = ?, next_attempt_at = ?, last_error = ?,"
@@ -379,12 +394,23 @@ async def _until(awaitable: Awaitable[T], *events: asyncio.Event) -> tuple[bool,
     return False, None
 
 
-def _compose_all(composer: Composer, rows: list[OutboxRow]) -> list[Envelope | Exception]:
+# A composed message, and what the transport prepared from it off the event loop (or None).
+_Composed = tuple[Envelope, Any]
+
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+def _compose_all(
+    composer: Composer, rows: list[OutboxRow], prepare: Callable[[Envelope], Any] | None
+) -> list[_Composed | Exception]:
     """Compose a batch in the composer thread; one row's error is that row's result, not the batch's."""
-    out: list[Envelope | Exception] = []
+    out: list[_Composed | Exception] = []
     for row in rows:
         try:
-            out.append(composer(row))
+            envelope = composer(row)
+            out.append((envelope, prepare(envelope) if prepare is not None else None))
         except Exception as exc:
             out.append(exc)
     return out
@@ -418,7 +444,10 @@ class _Run:
         self.due_before = due_before
         self.workers = max(1, int(getattr(transport, "concurrency", 1)))
         self.limiter: RateLimiter | None = getattr(transport, "limiter", None)
-        self.queue: asyncio.Queue[tuple[OutboxRow, Envelope]] = asyncio.Queue(maxsize=self.workers * 2)
+        # A transport may turn an envelope into wire bytes ahead of time (SMTP: dot-stuffing, ~50 µs for
+        # 20 KB); done in the composer thread, that work leaves the event loop, the critical path.
+        self.prepare: Callable[[Envelope], Any] | None = getattr(transport, "prepare", None)
+        self.queue: asyncio.Queue[tuple[OutboxRow, _Composed]] = asyncio.Queue(maxsize=self.workers * 2)
         # Rows composed or being composed ahead of the senders: enough to ride out a slow message, bounded
         # so memory does not depend on the size of the queue.
         self.window = max(2 * COMPOSE_BATCH, self.workers * 4)
@@ -440,7 +469,7 @@ class _Run:
         loop = asyncio.get_running_loop()
         # Rows go to the composer thread in small batches: one hand-off (a lock, a wake-up, a GIL switch)
         # per batch instead of per message.
-        window: deque[tuple[list[OutboxRow], asyncio.Future[list[Envelope | Exception]]]] = deque()
+        window: deque[tuple[list[OutboxRow], asyncio.Future[list[_Composed | Exception]]]] = deque()
         batch: list[OutboxRow] = []
         in_window = 0
         try:
@@ -453,7 +482,7 @@ class _Run:
                 batch.append(row)
                 if len(batch) < COMPOSE_BATCH:
                     continue
-                window.append((batch, loop.run_in_executor(executor, _compose_all, self.composer, batch)))
+                window.append((batch, loop.run_in_executor(executor, _compose_all, self.composer, batch, self.prepare)))
                 in_window += len(batch)
                 batch = []
                 while in_window >= self.window and window:
@@ -462,7 +491,7 @@ class _Run:
                     if not await self.emit(rows, fut):
                         return
             if batch and not self.halt.is_set():
-                window.append((batch, loop.run_in_executor(executor, _compose_all, self.composer, batch)))
+                window.append((batch, loop.run_in_executor(executor, _compose_all, self.composer, batch, self.prepare)))
             while window and not self.halt.is_set():
                 if not await self.emit(*window.popleft()):
                     return
@@ -471,7 +500,7 @@ class _Run:
                 fut.cancel()
             self.produced.set()
 
-    async def emit(self, rows: list[OutboxRow], fut: asyncio.Future[list[Envelope | Exception]]) -> bool:
+    async def emit(self, rows: list[OutboxRow], fut: asyncio.Future[list[_Composed | Exception]]) -> bool:
         """Hand a composed batch to the senders; False when the drain is halting."""
         results = await fut
         for row, result in zip(rows, results, strict=True):
@@ -490,7 +519,7 @@ class _Run:
                     return False
         return True
 
-    async def next_item(self, previous: _Outcome | None) -> tuple[tuple[OutboxRow, Envelope] | None, _Outcome | None]:
+    async def next_item(self, previous: _Outcome | None) -> tuple[tuple[OutboxRow, _Composed] | None, _Outcome | None]:
         """The next envelope, or None at the end; commits ``previous`` first when it would have to wait."""
         try:
             return self.queue.get_nowait(), previous
@@ -525,7 +554,7 @@ class _Run:
                 item, previous = await self.next_item(previous)
                 if item is None:
                     break
-                row, envelope = item
+                row, composed = item
                 if row.subscriber_id in self.ledger.bounced:
                     self.ledger.add(_Outcome(row, "skipped", "subscriber bounced; not sent"))
                     continue
@@ -541,14 +570,18 @@ class _Run:
                 claimed = await self.ledger.claim(row.id, previous)
                 previous = None
                 if claimed:
-                    previous = await self.deliver(row, envelope)
+                    previous = await self.deliver(row, composed)
         finally:
             if previous is not None:
                 await self.ledger.record(previous)
 
-    async def deliver(self, row: OutboxRow, envelope: Envelope) -> _Outcome:
+    async def deliver(self, row: OutboxRow, composed: _Composed) -> _Outcome:
+        envelope, prepared = composed
         try:
-            await self.transport.send(envelope)
+            if prepared is not None:
+                await self.transport.send(envelope, prepared=prepared)  # type: ignore[call-arg]
+            else:
+                await self.transport.send(envelope)
         except RelayUnavailable as exc:
             self.error = str(exc)
             self.halt.set()
@@ -643,10 +676,6 @@ async def drain(
             if watcher is not None:
                 watcher.add_done_callback(lambda _: halt.set())
             executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publisher-composer")
-            # The composer thread holds the GIL for up to the switch interval (5 ms by default) each time the
-            # event loop wakes for a reply; with four round trips per message that convoy halves throughput.
-            switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(min(switch_interval, _SWITCH_INTERVAL))
             try:
                 producer = asyncio.ensure_future(run.produce(executor))
                 results = await asyncio.gather(*(run.send_loop() for _ in range(run.workers)), return_exceptions=True)
@@ -656,7 +685,6 @@ async def drain(
                     if isinstance(result, BaseException):
                         raise result
             finally:
-                sys.setswitchinterval(switch_interval)
                 if watcher is not None:
                     watcher.cancel()
                 executor.shutdown(wait=True, cancel_futures=True)
