@@ -394,8 +394,8 @@ def _validate(config: Config, file: str) -> None:
         if smtp.rate < 0:
             raise bad("smtp.rate", "must be 0 (unlimited) or more")
         for i, relay in enumerate(smtp.fallback):
-            host, _, port = relay.rpartition(":")
-            if not host or not port.isdigit():
+            relay_host, _, relay_port = relay.rpartition(":")
+            if not relay_host or not relay_port.isdigit():
                 raise bad(f"smtp.fallback[{i}]", f"expected host:port, got {relay!r}")
     if config.digest.mode not in ("per-correspondent", "combined"):
         raise bad("digest.mode", f"must be per-correspondent or combined, got {config.digest.mode!r}")
@@ -410,7 +410,7 @@ def _validate(config: Config, file: str) -> None:
     if dkim_asked and not config.dkim.enabled:
         raise bad("dkim", "selector, domain and key_file must all be set to sign")
     try:
-        host, port = config.http.host_port
+        _, port = config.http.host_port
     except ValueError as exc:
         raise bad("http.listen", f"expected host:port, got {config.http.listen!r}") from exc
     if not 0 <= port < 65536:
