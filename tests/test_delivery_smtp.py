@@ -12,18 +12,10 @@ import pytest
 
 from publisher.config import Config
 from publisher.delivery import Envelope
-from publisher.delivery.outbox import (
-    PAGE_SQL,
-    OutboxRow,
-    _drain_lock,
-    claim_sql,
-    counts,
-    drain,
-    enqueue,
-    recent_errors,
-    sent_sql,
-)
+from publisher.delivery.ledger import claim_sql, sent_sql
+from publisher.delivery.outbox import PAGE_SQL, OutboxRow, _drain_lock, counts, drain, enqueue, recent_errors
 from publisher.delivery.smtp import SmtpTransport, dot_stuff
+from publisher.errors import PermanentFailure
 from publisher.store import Store
 from tests.delivery_helpers import DIGEST_ID, add_subscribers, compose, drain_until_settled, smtp_toml
 from tests.smtpserver import SmtpServer, client_context
@@ -320,6 +312,23 @@ def test_enqueue_is_idempotent(store: Store) -> None:
     # The same digest and subscriber under another Message-ID is still the same message.
     assert not enqueue(store, kind="digest", recipient="a@x.org", message_id="<2@x>", subscriber_id=1, digest_id="d")
     assert counts(store)["queued"] == 1
+
+
+async def test_an_address_carrying_smtp_commands_is_refused(
+    smtp_server: SmtpServer, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(smtp_toml(smtp_server.port))
+    transport = SmtpTransport(config.smtp)
+    evil = Envelope(
+        "news@example.org", "a@example.net>\r\nRCPT TO:<b@example.net", b"Subject: x\r\n\r\nhi\r\n", "<e@x>"
+    )
+    try:
+        with pytest.raises(PermanentFailure, match="unusable address"):
+            await transport.send(evil)
+        await transport.send(Envelope("news@example.org", "ok@example.net", b"Subject: y\r\n\r\nhi\r\n", "<o@x>"))
+    finally:
+        await transport.close()
+    assert [m.rcpt_tos for m in smtp_server.messages] == [("ok@example.net",)]
 
 
 @pytest.mark.parametrize(

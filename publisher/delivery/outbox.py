@@ -29,28 +29,41 @@ import contextlib
 import fcntl
 import json
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from publisher.config import Config, SmtpConfig
 from publisher.delivery import Envelope, Transport, make_transport
+from publisher.delivery.ledger import Ledger, OutboxRow, Outcome, Progress
 from publisher.delivery.ratelimit import BucketState, RateLimiter
 from publisher.delivery.smtp import RelayUnavailable
 from publisher.errors import DeliveryError, PermanentFailure, StoreError, TemporaryFailure
 from publisher.store import Store, dumps, iso
 
+__all__ = [
+    "Composer",
+    "DrainReport",
+    "OutboxError",
+    "OutboxRow",
+    "Progress",
+    "counts",
+    "drain",
+    "enqueue",
+    "recent_errors",
+    "recover",
+    "retry_failed",
+]
+
 log = logging.getLogger(__name__)
 
 STATES = ("queued", "sending", "sent", "failed")
 INACTIVE = ("bounced", "unsubscribed")
-MAX_BACKOFF_SECONDS = 6 * 3600.0
 PAGE_SIZE = 256
 COMPOSE_BATCH = 16
 _HOURLY_BUCKET_KEY = "outbox.hourly_bucket"
@@ -58,25 +71,7 @@ _HOURLY_BUCKET_KEY = "outbox.hourly_bucket"
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class OutboxRow:
-    """What the composer gets: an outbox row. ``row.recipient`` and ``row["recipient"]`` both work."""
-
-    id: int
-    kind: str
-    digest_id: str | None
-    subscriber_id: int | None
-    recipient: str
-    message_id: str
-    payload: dict[str, Any]  # decoded JSON
-    attempts: int
-
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
-
-
 Composer = Callable[[OutboxRow], Envelope]
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -182,170 +177,6 @@ def recover(store: Store, *, now: datetime | None = None) -> int:
     return cur.rowcount
 
 
-def backoff(attempts: int, base: float, *, rng: random.Random | None = None) -> float:
-    """Seconds before the next try after ``attempts`` failed ones: doubling from ``base``, ±20 % jitter."""
-    delay = min(MAX_BACKOFF_SECONDS, base * 2 ** max(0, attempts - 1))
-    return delay * (rng or random).uniform(0.8, 1.2)
-
-
-# -- recording outcomes -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    row: OutboxRow
-    kind: str  # sent | failed | deferred | requeued | skipped
-    error: str = ""
-    bounce: bool = False
-
-
-@dataclass
-class _Pending:
-    outcomes: list[_Outcome] = field(default_factory=list)
-    # (row to mark sending, or None for "tell me when committed", future of "claimed")
-    claims: list[tuple[int | None, asyncio.Future[bool]]] = field(default_factory=list)
-
-
-class _Ledger:
-    """Writes outcomes and claims to the outbox, grouping everything asked in one event-loop turn."""
-
-    def __init__(self, store: Store, policy: SmtpConfig, clock: Callable[[], datetime], due: int,
-                 progress: Progress | None) -> None:  # fmt: skip
-        self.store = store
-        self.policy = policy
-        self.clock = clock
-        self.due = due
-        self.progress = progress
-        self.counts = dict.fromkeys(("sent", "failed", "deferred", "requeued", "skipped"), 0)
-        self.bounced: set[int] = set()
-        self.digests: set[str] = set()
-        self._pending = _Pending()
-        self._scheduled = False
-        self._rng = random.Random()
-        self.failure: Exception | None = None
-
-    def add(self, outcome: _Outcome) -> None:
-        self._pending.outcomes.append(outcome)
-        self._schedule()
-
-    def claim(self, row_id: int, outcome: _Outcome | None = None) -> asyncio.Future[bool]:
-        """Record ``outcome`` (the sender's previous row) and mark ``row_id`` sending, in one commit."""
-        if outcome is not None:
-            self._pending.outcomes.append(outcome)
-        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.claims.append((row_id, fut))
-        self._schedule()
-        return fut
-
-    async def record(self, outcome: _Outcome) -> None:
-        """Record ``outcome`` and wait until it is committed."""
-        self._pending.outcomes.append(outcome)
-        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.claims.append((None, fut))
-        self._schedule()
-        await fut
-
-    def _schedule(self) -> None:
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
-
-    def flush(self) -> None:
-        self._scheduled = False
-        pending, self._pending = self._pending, _Pending()
-        if not pending.outcomes and not pending.claims:
-            return
-        results: list[bool] = []
-        try:
-            now = self.clock()
-            stamp = iso(now)
-            with self.store.transaction() as conn:
-                sent = [o.row.id for o in pending.outcomes if o.kind == "sent"]
-                for outcome in pending.outcomes:
-                    self._apply(conn, outcome, now, stamp)
-                # One statement for all the sent rows and one for all the claims: each SQLite step lets the
-                # composer thread take the GIL, and getting it back costs up to a switch interval.
-                if sent:
-                    conn.execute(sent_sql(len(sent)), (stamp, stamp, *sent))
-                claimed = self._claim(conn, [row_id for row_id, _ in pending.claims if row_id is not None], stamp)
-                results = [row_id is None or row_id in claimed for row_id, _ in pending.claims]
-        except Exception as exc:
-            # Rows whose outcome is lost stay queued or sending: the next drain sends them again.
-            log.exception("outbox: cannot record %d outcome(s)", len(pending.outcomes))
-            self.failure = exc
-            for _, fut in pending.claims:
-                if not fut.done():
-                    fut.set_exception(exc)
-            return
-        for (_, fut), ok in zip(pending.claims, results, strict=True):
-            if not fut.done():
-                fut.set_result(ok)
-        if self.progress is not None and pending.outcomes:
-            self.progress(self.settled, self.due)
-
-    @staticmethod
-    def _claim(conn: Any, ids: list[int], stamp: str) -> set[int]:
-        """Mark ``ids`` sending if still queued; the ids that were."""
-        if not ids:
-            return set()
-        cur = conn.execute(claim_sql(len(ids)), (stamp, *ids))
-        if cur.rowcount == len(ids):
-            return set(ids)
-        # Some row changed under us (a subscriber removed meanwhile): find out which ones we hold.
-        found = conn.execute(
-            f"SELECT id FROM outbox WHERE id IN ({_marks(len(ids))}) AND +state = 'sending' AND updated_at = ?",
-            (*ids, stamp),
-        )
-        return {row[0] for row in found}
-
-    @property
-    def settled(self) -> int:
-        return sum(self.counts.values())
-
-    def _apply(self, conn: Any, outcome: _Outcome, now: datetime, stamp: str) -> None:
-        row, kind, error = outcome.row, outcome.kind, outcome.error[:1000]
-        attempts = row.attempts + 1
-        if row.digest_id:
-            self.digests.add(row.digest_id)
-        if kind == "deferred" and attempts >= self.policy.max_attempts:
-            kind, error = "failed", f"gave up after {attempts} attempts: {error}"
-        self.counts[kind] += 1
-        if kind == "sent":
-            return  # written for the whole batch by flush()
-        if kind == "deferred":
-            retry_at = now + timedelta(seconds=backoff(attempts, self.policy.retry_base_seconds, rng=self._rng))
-            conn.execute(
-                "UPDATE outbox SET state = 'queued', attempts = ?, next_attempt_at = ?, last_error = ?,"
-                " updated_at = ? WHERE id = ?",
-                (attempts, iso(retry_at), error, stamp, row.id),
-            )
-        elif kind == "requeued":
-            # The relay was down: not this message's fault, so no attempt is counted.
-            retry_at = now + timedelta(seconds=self.policy.retry_base_seconds)
-            conn.execute(
-                "UPDATE outbox SET state = 'queued', next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
-                (iso(retry_at), error, stamp, row.id),
-            )
-        else:  # failed, skipped
-            conn.execute(
-                "UPDATE outbox SET state = 'failed', attempts = ?, last_error = ?, updated_at = ? WHERE id = ?",
-                (attempts if kind == "failed" else row.attempts, error, stamp, row.id),
-            )
-            if outcome.bounce and row.subscriber_id is not None:
-                self._bounce(conn, row.subscriber_id, stamp)
-
-    def _bounce(self, conn: Any, subscriber_id: int, stamp: str) -> None:
-        status = conn.execute(
-            "UPDATE subscribers SET bounce_count = bounce_count + 1, last_bounce_at = ?, updated_at = ?,"
-            " status = CASE WHEN bounce_count + 1 >= ? AND status != 'unsubscribed' THEN 'bounced' ELSE status END"
-            " WHERE id = ? RETURNING status",
-            (stamp, stamp, self.policy.bounce_limit, subscriber_id),
-        ).fetchone()
-        if status is not None and status[0] == "bounced" and subscriber_id not in self.bounced:
-            self.bounced.add(subscriber_id)
-            log.warning("subscriber %d marked bounced after %d hard bounces", subscriber_id, self.policy.bounce_limit)
-
-
 # -- the drain --------------------------------------------------------------------------------------------
 
 
@@ -390,26 +221,6 @@ async def _until(awaitable: Awaitable[T], *events: asyncio.Event) -> tuple[bool,
 _Composed = tuple[Envelope, Any]
 
 
-def _marks(count: int) -> str:
-    return ",".join("?" * count)
-
-
-# The statements run per message, as functions of how many rows they carry, so tests can check their plans.
-# "+state": without the unary plus SQLite walks the state index over every queued row instead of the ids,
-# which makes a drain quadratic in the size of the queue.
-
-
-def claim_sql(count: int) -> str:
-    return f"UPDATE outbox SET state = 'sending', updated_at = ? WHERE id IN ({_marks(count)}) AND +state = 'queued'"
-
-
-def sent_sql(count: int) -> str:
-    return (
-        "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, updated_at = ?, last_error = ''"
-        f" WHERE id IN ({_marks(count)})"
-    )
-
-
 def _compose_all(
     composer: Composer, rows: list[OutboxRow], prepare: Callable[[Envelope], Any] | None
 ) -> list[_Composed | Exception]:
@@ -442,7 +253,7 @@ PAGE_SQL = (
 class _Run:
     """One drain: a producer feeding composed envelopes to one sender task per connection."""
 
-    def __init__(self, store: Store, transport: Transport, composer: Composer, ledger: _Ledger,
+    def __init__(self, store: Store, transport: Transport, composer: Composer, ledger: Ledger,
                  halt: asyncio.Event, due_before: str) -> None:  # fmt: skip
         self.store = store
         self.transport = transport
@@ -485,7 +296,7 @@ class _Run:
                 if self.halt.is_set():
                     break
                 if inactive:
-                    self.ledger.add(_Outcome(row, "skipped", f"subscriber {inactive}; not sent"))
+                    self.ledger.add(Outcome(row, "skipped", f"subscriber {inactive}; not sent"))
                     continue
                 batch.append(row)
                 if len(batch) < COMPOSE_BATCH:
@@ -513,11 +324,11 @@ class _Run:
         results = await fut
         for row, result in zip(rows, results, strict=True):
             if isinstance(result, PermanentFailure):
-                self.ledger.add(_Outcome(row, "failed", f"compose: {result}"))
+                self.ledger.add(Outcome(row, "failed", f"compose: {result}"))
                 continue
             if isinstance(result, Exception):
                 log.error("outbox: cannot compose message %s to %s", row.message_id, row.recipient, exc_info=result)
-                self.ledger.add(_Outcome(row, "deferred", f"compose: {result.__class__.__name__}: {result}"))
+                self.ledger.add(Outcome(row, "deferred", f"compose: {result.__class__.__name__}: {result}"))
                 continue
             try:
                 self.queue.put_nowait((row, result))
@@ -527,7 +338,7 @@ class _Run:
                     return False
         return True
 
-    async def next_item(self, previous: _Outcome | None) -> tuple[tuple[OutboxRow, _Composed] | None, _Outcome | None]:
+    async def next_item(self, previous: Outcome | None) -> tuple[tuple[OutboxRow, _Composed] | None, Outcome | None]:
         """The next envelope, or None at the end; commits ``previous`` first when it would have to wait."""
         try:
             return self.queue.get_nowait(), previous
@@ -556,7 +367,7 @@ class _Run:
             raise
 
     async def _send_loop(self) -> None:
-        previous: _Outcome | None = None
+        previous: Outcome | None = None
         try:
             while not self.halt.is_set():
                 item, previous = await self.next_item(previous)
@@ -564,7 +375,7 @@ class _Run:
                     break
                 row, composed = item
                 if row.subscriber_id in self.ledger.bounced:
-                    self.ledger.add(_Outcome(row, "skipped", "subscriber bounced; not sent"))
+                    self.ledger.add(Outcome(row, "skipped", "subscriber bounced; not sent"))
                     continue
                 if self.limiter is not None:
                     delay = self.limiter.reserve()
@@ -583,7 +394,7 @@ class _Run:
             if previous is not None:
                 await self.ledger.record(previous)
 
-    async def deliver(self, row: OutboxRow, composed: _Composed) -> _Outcome:
+    async def deliver(self, row: OutboxRow, composed: _Composed) -> Outcome:
         envelope, prepared = composed
         try:
             if prepared is not None:
@@ -594,20 +405,20 @@ class _Run:
             self.error = str(exc)
             self.halt.set()
             log.error("outbox: %s; stopping until the next run", exc)
-            return _Outcome(row, "requeued", str(exc))
+            return Outcome(row, "requeued", str(exc))
         except PermanentFailure as exc:
             hard = exc.code is not None and 500 <= exc.code < 600
             log.warning("outbox: %s to %s failed for good: %s", row.message_id, row.recipient, exc)
-            return _Outcome(row, "failed", str(exc), bounce=hard)
+            return Outcome(row, "failed", str(exc), bounce=hard)
         except TemporaryFailure as exc:
             log.info("outbox: %s to %s deferred: %s", row.message_id, row.recipient, exc)
-            return _Outcome(row, "deferred", str(exc))
+            return Outcome(row, "deferred", str(exc))
         except DeliveryError as exc:
-            return _Outcome(row, "deferred", str(exc))
+            return Outcome(row, "deferred", str(exc))
         except Exception as exc:
             log.exception("outbox: unexpected error sending %s", row.message_id)
-            return _Outcome(row, "deferred", f"{exc.__class__.__name__}: {exc}")
-        return _Outcome(row, "sent")
+            return Outcome(row, "deferred", f"{exc.__class__.__name__}: {exc}")
+        return Outcome(row, "sent")
 
 
 def _restore_bucket(store: Store, limiter: RateLimiter | None) -> None:
@@ -676,7 +487,7 @@ async def drain(
             own = transport is None
             transport = transport if transport is not None else make_transport(config)
             policy = config.smtp if config.smtp is not None else SmtpConfig()
-            ledger = _Ledger(store, policy, clock, due, progress)
+            ledger = Ledger(store, policy, clock, due, progress)
             halt = asyncio.Event()
             run = _Run(store, transport, composer, ledger, halt, due_before)
             _restore_bucket(store, run.limiter)

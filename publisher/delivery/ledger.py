@@ -1,0 +1,223 @@
+"""Recording what happened to outbox rows: claims (``queued`` → ``sending``) and outcomes, grouped in commits.
+
+:class:`Ledger` is the only writer of row states during a drain. Everything asked of it in one turn of the
+event loop goes into one transaction, so concurrent senders share commits; a sender's claim of its next row
+and the outcome of its previous one are committed together, before that next message's DATA can be taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from publisher.config import SmtpConfig
+from publisher.store import Store, iso
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 6 * 3600.0
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """What the composer gets: an outbox row. ``row.recipient`` and ``row["recipient"]`` both work."""
+
+    id: int
+    kind: str
+    digest_id: str | None
+    subscriber_id: int | None
+    recipient: str
+    message_id: str
+    payload: dict[str, Any]  # decoded JSON
+    attempts: int
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+
+def backoff(attempts: int, base: float, *, rng: random.Random | None = None) -> float:
+    """Seconds before the next try after ``attempts`` failed ones: doubling from ``base``, ±20 % jitter."""
+    delay = min(MAX_BACKOFF_SECONDS, base * 2 ** max(0, attempts - 1))
+    return delay * (rng or random).uniform(0.8, 1.2)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    row: OutboxRow
+    kind: str  # sent | failed | deferred | requeued | skipped
+    error: str = ""
+    bounce: bool = False
+
+
+@dataclass
+class _Pending:
+    outcomes: list[Outcome] = field(default_factory=list)
+    # (row to mark sending, or None for "tell me when committed", future of "claimed")
+    claims: list[tuple[int | None, asyncio.Future[bool]]] = field(default_factory=list)
+
+
+class Ledger:
+    """Writes outcomes and claims to the outbox, grouping everything asked in one event-loop turn."""
+
+    def __init__(self, store: Store, policy: SmtpConfig, clock: Callable[[], datetime], due: int,
+                 progress: Progress | None) -> None:  # fmt: skip
+        self.store = store
+        self.policy = policy
+        self.clock = clock
+        self.due = due
+        self.progress = progress
+        self.counts = dict.fromkeys(("sent", "failed", "deferred", "requeued", "skipped"), 0)
+        self.bounced: set[int] = set()
+        self.digests: set[str] = set()
+        self._pending = _Pending()
+        self._scheduled = False
+        self._rng = random.Random()
+        self.failure: Exception | None = None
+
+    def add(self, outcome: Outcome) -> None:
+        self._pending.outcomes.append(outcome)
+        self._schedule()
+
+    def claim(self, row_id: int, outcome: Outcome | None = None) -> asyncio.Future[bool]:
+        """Record ``outcome`` (the sender's previous row) and mark ``row_id`` sending, in one commit."""
+        if outcome is not None:
+            self._pending.outcomes.append(outcome)
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.claims.append((row_id, fut))
+        self._schedule()
+        return fut
+
+    async def record(self, outcome: Outcome) -> None:
+        """Record ``outcome`` and wait until it is committed."""
+        self._pending.outcomes.append(outcome)
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.claims.append((None, fut))
+        self._schedule()
+        await fut
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        pending, self._pending = self._pending, _Pending()
+        if not pending.outcomes and not pending.claims:
+            return
+        results: list[bool] = []
+        try:
+            now = self.clock()
+            stamp = iso(now)
+            with self.store.transaction() as conn:
+                sent = [o.row.id for o in pending.outcomes if o.kind == "sent"]
+                for outcome in pending.outcomes:
+                    self._apply(conn, outcome, now, stamp)
+                # One statement for all the sent rows and one for all the claims: each SQLite step lets the
+                # composer thread take the GIL, and getting it back costs up to a switch interval.
+                if sent:
+                    conn.execute(sent_sql(len(sent)), (stamp, stamp, *sent))
+                claimed = self._claim(conn, [row_id for row_id, _ in pending.claims if row_id is not None], stamp)
+                results = [row_id is None or row_id in claimed for row_id, _ in pending.claims]
+        except Exception as exc:
+            # Rows whose outcome is lost stay queued or sending: the next drain sends them again.
+            log.exception("outbox: cannot record %d outcome(s)", len(pending.outcomes))
+            self.failure = exc
+            for _, fut in pending.claims:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        for (_, fut), ok in zip(pending.claims, results, strict=True):
+            if not fut.done():
+                fut.set_result(ok)
+        if self.progress is not None and pending.outcomes:
+            self.progress(self.settled, self.due)
+
+    @staticmethod
+    def _claim(conn: Any, ids: list[int], stamp: str) -> set[int]:
+        """Mark ``ids`` sending if still queued; the ids that were."""
+        if not ids:
+            return set()
+        cur = conn.execute(claim_sql(len(ids)), (stamp, *ids))
+        if cur.rowcount == len(ids):
+            return set(ids)
+        # Some row changed under us (a subscriber removed meanwhile): find out which ones we hold.
+        found = conn.execute(
+            f"SELECT id FROM outbox WHERE id IN ({_marks(len(ids))}) AND +state = 'sending' AND updated_at = ?",
+            (*ids, stamp),
+        )
+        return {row[0] for row in found}
+
+    @property
+    def settled(self) -> int:
+        return sum(self.counts.values())
+
+    def _apply(self, conn: Any, outcome: Outcome, now: datetime, stamp: str) -> None:
+        row, kind, error = outcome.row, outcome.kind, outcome.error[:1000]
+        attempts = row.attempts + 1
+        if row.digest_id:
+            self.digests.add(row.digest_id)
+        if kind == "deferred" and attempts >= self.policy.max_attempts:
+            kind, error = "failed", f"gave up after {attempts} attempts: {error}"
+        self.counts[kind] += 1
+        if kind == "sent":
+            return  # written for the whole batch by flush()
+        if kind == "deferred":
+            retry_at = now + timedelta(seconds=backoff(attempts, self.policy.retry_base_seconds, rng=self._rng))
+            conn.execute(
+                "UPDATE outbox SET state = 'queued', attempts = ?, next_attempt_at = ?, last_error = ?,"
+                " updated_at = ? WHERE id = ?",
+                (attempts, iso(retry_at), error, stamp, row.id),
+            )
+        elif kind == "requeued":
+            # The relay was down: not this message's fault, so no attempt is counted.
+            retry_at = now + timedelta(seconds=self.policy.retry_base_seconds)
+            conn.execute(
+                "UPDATE outbox SET state = 'queued', next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
+                (iso(retry_at), error, stamp, row.id),
+            )
+        else:  # failed, skipped
+            conn.execute(
+                "UPDATE outbox SET state = 'failed', attempts = ?, last_error = ?, updated_at = ? WHERE id = ?",
+                (attempts if kind == "failed" else row.attempts, error, stamp, row.id),
+            )
+            if outcome.bounce and row.subscriber_id is not None:
+                self._bounce(conn, row.subscriber_id, stamp)
+
+    def _bounce(self, conn: Any, subscriber_id: int, stamp: str) -> None:
+        status = conn.execute(
+            "UPDATE subscribers SET bounce_count = bounce_count + 1, last_bounce_at = ?, updated_at = ?,"
+            " status = CASE WHEN bounce_count + 1 >= ? AND status != 'unsubscribed' THEN 'bounced' ELSE status END"
+            " WHERE id = ? RETURNING status",
+            (stamp, stamp, self.policy.bounce_limit, subscriber_id),
+        ).fetchone()
+        if status is not None and status[0] == "bounced" and subscriber_id not in self.bounced:
+            self.bounced.add(subscriber_id)
+            log.warning("subscriber %d marked bounced after %d hard bounces", subscriber_id, self.policy.bounce_limit)
+
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+# The statements run per message, as functions of how many rows they carry, so tests can check their plans.
+# "+state": without the unary plus SQLite walks the state index over every queued row instead of the ids,
+# which makes a drain quadratic in the size of the queue.
+
+
+def claim_sql(count: int) -> str:
+    return f"UPDATE outbox SET state = 'sending', updated_at = ? WHERE id IN ({_marks(count)}) AND +state = 'queued'"
+
+
+def sent_sql(count: int) -> str:
+    return (
+        "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, updated_at = ?, last_error = ''"
+        f" WHERE id IN ({_marks(count)})"
+    )
