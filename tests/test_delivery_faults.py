@@ -11,7 +11,9 @@ from collections.abc import Callable
 import pytest
 
 from publisher.config import Config
-from publisher.delivery.outbox import counts, drain, recent_errors, retry_failed
+from publisher.delivery import Envelope
+from publisher.delivery.outbox import OutboxRow, counts, drain, recent_errors, retry_failed
+from publisher.errors import PermanentFailure
 from publisher.store import Store
 from tests.delivery_helpers import add_subscribers, compose, drain_until_settled, smtp_toml
 from tests.smtpserver import Faults, SmtpServer, Transaction
@@ -153,3 +155,30 @@ async def test_unsubscribed_subscribers_are_skipped(
     with Store(config.paths.database) as store:
         row = store.query("SELECT state, last_error FROM outbox WHERE recipient LIKE 'reader00002%'")[0]
     assert row["state"] == "failed" and "unsubscribed" in row["last_error"]
+
+
+async def test_a_message_that_cannot_be_composed_does_not_stop_the_others(
+    smtp_server: SmtpServer, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(smtp_toml(smtp_server.port, connections=2))
+    with Store(config.paths.database) as store:
+        addresses = add_subscribers(store, 40)
+    broken, gone = addresses[3], addresses[17]
+
+    def composer(row: OutboxRow) -> Envelope:
+        if row.recipient == broken:
+            raise ValueError("template bug")
+        if row.recipient == gone:
+            raise PermanentFailure("digest is not in the store", recipient=gone)
+        return compose(row)
+
+    report = await drain(config, config.paths.database, composer)
+
+    assert (report.sent, report.failed, report.deferred) == (38, 1, 1)
+    assert {r for m in smtp_server.messages for r in m.rcpt_tos} == set(addresses) - {broken, gone}
+    with Store(config.paths.database) as store:
+        rows = {r["recipient"]: r for r in store.query("SELECT recipient, state, attempts, last_error FROM outbox")}
+        # Neither is a bounce: the server never saw them.
+        assert store.scalar("SELECT SUM(bounce_count) FROM subscribers") == 0
+    assert rows[broken]["state"] == "queued" and "ValueError: template bug" in rows[broken]["last_error"]
+    assert rows[gone]["state"] == "failed" and "not in the store" in rows[gone]["last_error"]
