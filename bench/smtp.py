@@ -1,18 +1,20 @@
 """Delivery benchmark: personalised ~20 KB digests from the real outbox to Postfix's smtp-sink on loopback.
 
-    python bench/smtp.py [--messages 10000] [--connections 8] [--small 1000] [--big 100000]
+    python bench/smtp.py [--messages 10000] [--connections 16] [--rounds 3] [--small 1000] [--big 100000]
 
 Three senders in the same run, against the same smtp-sink:
 
-- ``smtp-source -d`` (Postfix's C load generator; one connection per session, ``-l`` bytes of body);
+- ``smtp-source -d`` (Postfix's C load generator: ``-s`` sessions = our connections, each reused, ``-m`` the
+  same count, ``-l`` the size of our digest);
 - the outbox drain (``publisher.delivery.outbox.drain`` over a real SQLite file with every row queued by
   ``publisher.digests.queue``, messages made by ``publisher.messages.Composer``, SMTP through the pool);
 - a plain ``smtplib`` loop on one connection sending the same messages (made by the same Composer).
 
-Then peak RSS (``ru_maxrss`` of a fresh process per size) of a full drain of ``--small`` and of ``--big``
-queued recipients. Targets: drain ≥ 0.4 × smtp-source and ≥ 5 × the smtplib loop; RSS(big) ≤ 1.2 × RSS(small).
+Each sender runs ``--rounds`` times, interleaved, and its best round counts (the machine is shared). Then
+the peak RSS (VmHWM) of a fresh process per size, each draining a store of ``--small`` and of ``--big`` queued
+recipients to the sink. Targets: drain ≥ 0.4 × smtp-source and ≥ 5 × the smtplib loop; RSS(big) ≤ 1.2 × RSS(small).
 
-Without smtp-sink (``apt-get install postfix``) the bench says so and measures memory against an in-process
+Without smtp-sink (``apt-get install postfix``) the bench says so and measures memory against an aiosmtpd
 sink instead. Each measured sender runs in its own process, so one's memory never counts against another.
 """
 
