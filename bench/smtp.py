@@ -278,8 +278,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--small", type=int, default=1_000)
     parser.add_argument("--big", type=int, default=100_000)
+    parser.add_argument("--without-postfix", action="store_true", help="act as if smtp-sink were not installed")
     args = parser.parse_args()
-    sink_bin, source_bin = tool("smtp-sink"), tool("smtp-source")
+    sink_bin, source_bin = (None, None) if args.without_postfix else (tool("smtp-sink"), tool("smtp-source"))
     port = free_port()
     work = Path(tempfile.mkdtemp(prefix="publisher-bench-smtp-"))
     sink: subprocess.Popen[bytes] | None = None
