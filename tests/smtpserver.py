@@ -36,7 +36,10 @@ Faults (:class:`Faults`, mutable while the server runs: ``server.faults.delay = 
                       ``421`` reply also closes the connection. The message is not recorded.
     ``drop``          ``f(Transaction) -> bool``: close the connection at the end of DATA without any reply,
                       and without recording the message (the client cannot know whether it was taken).
-    ``delay``         seconds to wait before answering the end of DATA (a slow server).
+    ``delay``         seconds to wait before answering the end of DATA (a slow server; a client that gives
+                      up meanwhile has not delivered: aiosmtpd drops the message with the connection).
+    ``reply_delay``   seconds to wait between accepting (recording) a message and saying 250: a client that
+                      times out meanwhile delivered it without knowing.
 
 A :class:`Transaction` tells a fault function ``number`` (1-based count of DATA transactions on this server)
 and ``attempt`` (how many DATA transactions this server has seen for the same first recipient, this one
@@ -102,6 +105,7 @@ class Faults:
     data: Callable[[Transaction], str | None] | None = None
     drop: Callable[[Transaction], bool] | None = None
     delay: float = 0.0
+    reply_delay: float = 0.0
 
 
 def message_id_of(data: bytes) -> str | None:
@@ -183,7 +187,7 @@ class _Handler:
             await asyncio.sleep(faults.delay)
         assert smtp.transport is not None
         if faults.drop is not None and faults.drop(tx):
-            smtp.transport.abort()
+            smtp.transport.abort()  # type: ignore[attr-defined]
             return "421 4.4.2 dropped"  # never reaches the client: the connection is gone
         reply = faults.data(tx) if faults.data is not None else None
         if reply:
@@ -198,6 +202,8 @@ class _Handler:
             server.messages.append(received)
             number = len(server.messages)
             server._cond.notify_all()
+        if faults.reply_delay:
+            await asyncio.sleep(faults.reply_delay)
         return f"250 2.0.0 OK queued as {number}"
 
 

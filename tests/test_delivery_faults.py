@@ -182,3 +182,24 @@ async def test_a_message_that_cannot_be_composed_does_not_stop_the_others(
         assert store.scalar("SELECT SUM(bounce_count) FROM subscribers") == 0
     assert rows[broken]["state"] == "queued" and "ValueError: template bug" in rows[broken]["last_error"]
     assert rows[gone]["state"] == "failed" and "not in the store" in rows[gone]["last_error"]
+
+
+async def test_a_reply_timeout_retries_and_is_the_one_allowed_duplicate(
+    make_smtp_server: Callable[..., SmtpServer], make_config: Callable[..., Config]
+) -> None:
+    server = make_smtp_server(faults=Faults(reply_delay=0.8))
+    config = make_config(smtp_toml(server.port, timeout=0.2))
+    with Store(config.paths.database) as store:
+        add_subscribers(store, 1)
+
+    first = await drain(config, config.paths.database, compose)
+    assert first.deferred == 1
+    # The server had taken the message; only its 250 came too late.
+    assert server.received_count() == 1
+    server.faults.reply_delay = 0
+    await drain_until_settled(config)
+
+    with Store(config.paths.database) as store:
+        row = store.query("SELECT state, attempts, last_error FROM outbox")[0]
+    assert (row["state"], row["attempts"]) == ("sent", 2)
+    assert list(server.message_ids().values()) == [2]
