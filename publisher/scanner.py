@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import multiprocessing
 import os
 import stat
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from fnmatch import fnmatch
@@ -115,8 +112,6 @@ def scan(
 
 
 _BATCH = 256
-# Below this many files to read, a pool of processes costs more than it saves.
-_PARALLEL_FROM = 400
 
 
 @dataclass(frozen=True)
@@ -148,29 +143,10 @@ def _load(cand: _Candidate, max_size: int, tz: ZoneInfo, default_author: str) ->
     return _Loaded(cand, sha, parsed)
 
 
-def _load_chunk(chunk: list[_Candidate], max_size: int, tz: ZoneInfo, default_author: str) -> list[_Loaded]:
-    return [_load(cand, max_size, tz, default_author) for cand in chunk]
-
-
 def _load_all(cands: list[_Candidate], max_size: int, tz: ZoneInfo, default_author: str) -> Iterator[_Loaded]:
-    """Read and parse, in order; on several processes when there are many files (a cold scan)."""
-    workers = min(4, os.cpu_count() or 1)
-    if len(cands) < _PARALLEL_FROM or workers < 2:
-        for cand in cands:
-            yield _load(cand, max_size, tz, default_author)
-        return
-    chunks = [cands[i : i + 64] for i in range(0, len(cands), 64)]
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["publisher.readers"])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        # A bounded window of chunks in flight keeps memory flat however large the folder is.
-        window: deque[Future[list[_Loaded]]] = deque()
-        for chunk in chunks:
-            window.append(pool.submit(_load_chunk, chunk, max_size, tz, default_author))
-            if len(window) > workers * 2:
-                yield from window.popleft().result()
-        while window:
-            yield from window.popleft().result()
+    """Read and parse, in order, one file at a time: memory stays flat however large the folder is."""
+    for cand in cands:
+        yield _load(cand, max_size, tz, default_author)
 
 
 def _batches(items: Iterable[_Loaded], size: int) -> Iterator[list[_Loaded]]:
