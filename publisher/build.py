@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from publisher import catalog, feeds, scanner, writers
 from publisher.config import Config
@@ -64,15 +63,16 @@ def build(
         entries = _entries(config, store, ctx, key)
         for fmt in config.feeds.formats:
             rel = spec.path + feeds.EXTENSIONS[fmt]
-            if writers.write_if_changed(out / rel, feeds.render(spec, entries, config, fmt)):
+            if writers.write_if_changed(out / rel, feeds.render(spec, entries, config, fmt), sync_folder=False):
                 report.feeds_written.append(rel)
     for key in sorted(gone):
-        report.feeds_removed += _remove(out, previous[key])
+        report.feeds_removed += writers.remove(out, [previous[key] + ext for ext in feeds.EXTENSIONS.values()])
     if report.full or set(paths) != set(previous):
         specs = fresh if report.full else plan(config, store)
         opml = feeds.render_opml([specs[k] for k in sorted(specs)], config)
-        if writers.write_if_changed(out / "feeds.opml", opml):
+        if writers.write_if_changed(out / "feeds.opml", opml, sync_folder=False):
             report.feeds_written.append("feeds.opml")
+    writers.sync_folders(out / rel for rel in report.feeds_written)
     with store.transaction():
         store.set_meta("feeds", json.dumps(paths, sort_keys=True))
         store.set_meta("feeds_fingerprint", fingerprint)
@@ -136,16 +136,6 @@ def _entries(config: Config, store: Store, ctx: catalog.Context, key: str) -> li
         else catalog.labelled_items(store, ctx, kind, slug, limit)
     )
     return [feeds.entry_for_item(item) for item in items]
-
-
-def _remove(out: Path, stem: str) -> list[str]:
-    removed = []
-    for ext in feeds.EXTENSIONS.values():
-        path = out / (stem + ext)
-        if path.exists():
-            path.unlink()
-            removed.append(stem + ext)
-    return removed
 
 
 def _fingerprint(config: Config) -> str:

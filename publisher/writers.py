@@ -12,18 +12,20 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 # Mode of a new file when there is no old one to copy it from: readable by the web server.
 DEFAULT_MODE = 0o644
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
+def write_if_changed(path: Path, data: bytes, *, sync_folder: bool = True) -> bool:
     """Write ``data`` to ``path`` atomically unless the file already holds exactly these bytes.
 
     Returns True when the file was written, False when it was left alone (its mtime untouched). Missing
     parent folders are made. On any error the old file stays as it was and no temporary file is left.
+    ``sync_folder=False`` leaves making the rename durable to the caller, who writes many files and calls
+    :func:`sync_folders` once for all of them.
     """
     path = Path(path)
     try:
@@ -49,8 +51,15 @@ def write_if_changed(path: Path, data: bytes) -> bool:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    if sync_folder:
+        _fsync_dir(path.parent)
     return True
+
+
+def sync_folders(paths: Iterable[Path]) -> None:
+    """Make the renames of the files ``paths`` durable: one fsync per folder, however many files."""
+    for folder in sorted({Path(p).parent for p in paths}):
+        _fsync_dir(folder)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -67,30 +76,21 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def remove_stale(root: Path, keep: Iterable[Path], *, folders: Iterable[str], names: Collection[str]) -> list[Path]:
-    """Remove files called one of ``names`` under ``root/<folder>`` that are not in ``keep``.
-
-    For feeds of things that no longer exist (a category whose last item was deleted): call it with the
-    files just written, ``folders=feeds.FEED_FOLDERS`` and the feed file names. Only those names in those
-    folders are touched, so anything else an operator keeps in the output folder survives. Folders left
-    empty are removed. Returns the removed files, sorted.
-    """
+def remove(root: Path, rels: Iterable[str]) -> list[str]:
+    """Remove the files ``rels`` (relative to ``root``) that exist, and the folders this leaves empty
+    (never ``root`` itself). Returns the removed ones, sorted."""
     root = Path(root)
-    kept = {Path(p).resolve() for p in keep}
-    removed: list[Path] = []
-    for folder in folders:
-        top = root / folder
-        if not top.is_dir() or top.is_symlink():
-            continue
-        for dirpath, _dirnames, filenames in os.walk(top, topdown=False):
-            here = Path(dirpath)
-            for name in filenames:
-                file = here / name
-                if name in names and file.resolve() not in kept:
-                    with contextlib.suppress(FileNotFoundError):
-                        file.unlink()
-                        removed.append(file)
-            if here != top:
-                with contextlib.suppress(OSError):
-                    here.rmdir()  # only succeeds when empty
+    removed = []
+    for rel in rels:
+        path = root / rel
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(rel)
+            folder = path.parent
+            while folder != root and folder.is_relative_to(root):
+                try:
+                    folder.rmdir()  # only succeeds when empty
+                except OSError:
+                    break
+                folder = folder.parent
     return sorted(removed)

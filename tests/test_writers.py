@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.writers import remove_stale, write_if_changed
+from publisher.writers import remove, sync_folders, write_if_changed
 
 OLD_TIME_NS = 946_684_800 * 10**9  # 2000-01-01: any write would move the mtime off it
 
@@ -120,25 +120,21 @@ def test_readers_never_see_a_partial_file(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
-def test_remove_stale_removes_only_unwanted_feed_files(tmp_path: Path) -> None:
-    names = {"feed.atom", "feed.rss", "feed.json"}
-    keep = [tmp_path / "categories" / "news" / n for n in sorted(names)]
-    gone = [tmp_path / "categories" / "obsolete" / n for n in sorted(names)]
-    other = [
-        tmp_path / "categories" / "obsolete" / "index.html",  # not a feed file: an operator's
-        tmp_path / "feed.atom",  # outside the folders given
-        tmp_path / "static" / "feed.atom",
-    ]
-    empty_after = [tmp_path / "tags" / "old" / "feed.rss"]
-    for p in [*keep, *gone, *other, *empty_after]:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(b"x")
+def test_remove_takes_files_and_the_folders_they_leave_empty(tmp_path: Path) -> None:
+    for rel in ("feed.atom", "categories/news/feed.atom", "categories/news/feed.rss", "categories/art/feed.atom"):
+        write_if_changed(tmp_path / rel, b"x")
+    (tmp_path / "categories" / "news" / "notes.txt").write_text("kept")
+    removed = remove(tmp_path, ["categories/art/feed.atom", "categories/news/feed.atom", "categories/gone/feed.atom"])
+    assert removed == ["categories/art/feed.atom", "categories/news/feed.atom"]
+    assert not (tmp_path / "categories" / "art").exists()
+    assert (tmp_path / "categories" / "news" / "notes.txt").exists()
+    assert (tmp_path / "categories" / "news" / "feed.rss").exists()
+    assert (tmp_path / "feed.atom").exists()
 
-    removed = remove_stale(tmp_path, keep, folders=("correspondents", "categories", "tags"), names=names)
 
-    assert removed == sorted([*gone, *empty_after])
-    assert all(p.exists() for p in [*keep, *other])
-    assert not any(p.exists() for p in [*gone, *empty_after])
-    assert not (tmp_path / "tags" / "old").exists()  # emptied folders go
-    assert (tmp_path / "tags").is_dir()  # the top folder stays
-    assert (tmp_path / "categories" / "obsolete").is_dir()  # still holds index.html
+def test_deferred_folder_sync_writes_the_same_bytes(tmp_path: Path) -> None:
+    paths = [tmp_path / "a" / "feed.atom", tmp_path / "a" / "feed.rss", tmp_path / "b" / "feed.json"]
+    for path in paths:
+        assert write_if_changed(path, path.name.encode(), sync_folder=False)
+    sync_folders(paths)
+    assert [p.read_bytes() for p in paths] == [b"feed.atom", b"feed.rss", b"feed.json"]
