@@ -16,17 +16,21 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/publisher --config examples/publisher.toml run
 
-## Run the whole test suite and the linter.
+## Run the whole test suite, the linter and the type checker.
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy publisher
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## Benchmarks (minutes, not part of the tests): builds beside Hugo, SMTP beside smtp-source, publish latency.
 bench: $(STAMP)
 	$(BIN)/python bench/build.py
+	$(BIN)/python bench/smtp.py
+	$(BIN)/python bench/latency.py
 
 clean:
 	rm -rf $(VENV) examples/state examples/public .pytest_cache .hypothesis
