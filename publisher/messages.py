@@ -13,6 +13,7 @@ signed bytes are exactly the bytes returned: transports send them verbatim.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -20,7 +21,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
@@ -173,6 +174,10 @@ class Composer:
         if self._secret is None:
             self._secret = tokens.load_secret(self.config)
         return self._secret
+
+    def factory(self) -> Callable[[], Composer]:
+        """A picklable recipe for an equal composer: delivery builds one in a worker process with it."""
+        return functools.partial(Composer, self.config, self.store_path)
 
     def close(self) -> None:
         if self._store is not None:

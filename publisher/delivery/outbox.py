@@ -18,8 +18,11 @@ updates made in the same turn of the event loop), never deferred past the point 
 Only one drain runs at a time per store: the drain holds an advisory lock on ``<database>.outbox.lock``; a
 second drain returns at once with ``busy=True`` (the kernel drops the lock when a process dies).
 
-Composition happens in one dedicated worker thread with a prefetch window, so SMTP never waits on it; rows
-are read from SQLite a page at a time, so memory does not grow with the size of the queue.
+Composition runs ahead of the senders within a prefetch window, so SMTP never waits on it: in one worker
+thread for small sends, and for large ones (at least ``PROCESS_THRESHOLD`` rows due, with a composer that
+offers ``factory()``) in one worker process (:mod:`publisher.delivery.composing`), so that composing and the
+event loop do not take turns on one GIL. Rows are read from SQLite a page at a time, so memory does not grow
+with the size of the queue.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from typing import Any, TypeVar
 
 from publisher.config import Config, SmtpConfig
 from publisher.delivery import Envelope, Transport, make_transport
+from publisher.delivery.composing import ComposeError, ComposeWorker, WorkerGone
 from publisher.delivery.ledger import Ledger, OutboxRow, Outcome, Progress
 from publisher.delivery.ratelimit import BucketState, RateLimiter
 from publisher.delivery.smtp import RelayUnavailable
@@ -66,6 +70,10 @@ STATES = ("queued", "sending", "sent", "failed")
 INACTIVE = ("bounced", "unsubscribed")
 PAGE_SIZE = 256
 COMPOSE_BATCH = 16
+# A worker process costs a spawn and the imports (a few hundred ms of CPU): worth it for large sends only.
+PROCESS_THRESHOLD = 200
+# Rows per hand-off to the process: pickling and pipe round trips amortised, yet the first batch comes fast.
+PROCESS_BATCH = 48
 _HOURLY_BUCKET_KEY = "outbox.hourly_bucket"
 
 T = TypeVar("T")
@@ -272,6 +280,20 @@ class _Run:
         self.window = max(2 * COMPOSE_BATCH, self.workers * 4)
         self.produced = asyncio.Event()
         self.error = ""
+        self.remote: ComposeWorker | None = None
+        self.executor: ThreadPoolExecutor | None = None
+
+    def use_process(self, remote: ComposeWorker) -> None:
+        """Compose in ``remote`` from now on, in larger batches, with room for three of them in flight."""
+        self.remote = remote
+        self.window = max(self.window, 3 * PROCESS_BATCH)
+
+    def compose(self, batch: list[OutboxRow]) -> asyncio.Future[list[_Composed | Exception]]:
+        if self.remote is not None:
+            return self.remote.submit(batch)  # type: ignore[return-value]
+        assert self.executor is not None
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self.executor, _compose_all, self.composer, batch, self.prepare)
 
     def pages(self) -> Iterable[tuple[OutboxRow, str]]:
         cursor: tuple[str, int] = ("", 0)
@@ -285,9 +307,10 @@ class _Run:
                 yield _row(record), ("removed" if gone else status if status in INACTIVE else "")
 
     async def produce(self, executor: ThreadPoolExecutor) -> None:
-        loop = asyncio.get_running_loop()
-        # Rows go to the composer thread in small batches: one hand-off (a lock, a wake-up, a GIL switch)
+        self.executor = executor
+        # Rows go to the composer in batches: one hand-off (a lock, a wake-up, a GIL switch, a pipe write)
         # per batch instead of per message.
+        size = PROCESS_BATCH if self.remote is not None else COMPOSE_BATCH
         window: deque[tuple[list[OutboxRow], asyncio.Future[list[_Composed | Exception]]]] = deque()
         batch: list[OutboxRow] = []
         in_window = 0
@@ -299,9 +322,9 @@ class _Run:
                     self.ledger.add(Outcome(row, "skipped", f"subscriber {inactive}; not sent"))
                     continue
                 batch.append(row)
-                if len(batch) < COMPOSE_BATCH:
+                if len(batch) < size:
                     continue
-                window.append((batch, loop.run_in_executor(executor, _compose_all, self.composer, batch, self.prepare)))
+                window.append((batch, self.compose(batch)))
                 in_window += len(batch)
                 batch = []
                 while in_window >= self.window and window:
@@ -310,7 +333,7 @@ class _Run:
                     if not await self.emit(rows, fut):
                         return
             if batch and not self.halt.is_set():
-                window.append((batch, loop.run_in_executor(executor, _compose_all, self.composer, batch, self.prepare)))
+                window.append((batch, self.compose(batch)))
             while window and not self.halt.is_set():
                 if not await self.emit(*window.popleft()):
                     return
@@ -321,10 +344,20 @@ class _Run:
 
     async def emit(self, rows: list[OutboxRow], fut: asyncio.Future[list[_Composed | Exception]]) -> bool:
         """Hand a composed batch to the senders; False when the drain is halting."""
-        results = await fut
+        try:
+            results = await fut
+        except WorkerGone as exc:
+            if self.remote is not None:
+                log.warning("outbox: %s; composing in this process from now on", exc)
+                self.remote = None
+            results = await self.compose(rows)
         for row, result in zip(rows, results, strict=True):
             if isinstance(result, PermanentFailure):
                 self.ledger.add(Outcome(row, "failed", f"compose: {result}"))
+                continue
+            if isinstance(result, ComposeError):
+                log.error("outbox: cannot compose message %s to %s:\n%s", row.message_id, row.recipient, result.trace)
+                self.ledger.add(Outcome(row, "deferred", f"compose: {result.kind}: {result}"))
                 continue
             if isinstance(result, Exception):
                 log.error("outbox: cannot compose message %s to %s", row.message_id, row.recipient, exc_info=result)
@@ -421,6 +454,22 @@ class _Run:
         return Outcome(row, "sent")
 
 
+def _start_worker(composer: Composer, prepare: Callable[[Envelope], Any] | None) -> ComposeWorker | None:
+    """A process composing like ``composer``, when it offers a picklable ``factory()``; None otherwise."""
+    factory = getattr(composer, "factory", None)
+    if not callable(factory):
+        return None
+    try:
+        worker = ComposeWorker(factory(), prepare)
+    except Exception as exc:  # unpicklable, or no process can be started here: the thread will do
+        log.warning(
+            "outbox: cannot start a composer process (%s: %s); composing in this process", type(exc).__name__, exc
+        )
+        return None
+    log.info("outbox: composing in process %d", worker.pid)
+    return worker
+
+
 def _restore_bucket(store: Store, limiter: RateLimiter | None) -> None:
     if limiter is None or limiter.hour is None:
         return
@@ -495,6 +544,9 @@ async def drain(
             if watcher is not None:
                 watcher.add_done_callback(lambda _: halt.set())
             executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publisher-composer")
+            remote = _start_worker(composer, run.prepare) if due >= PROCESS_THRESHOLD else None
+            if remote is not None:
+                run.use_process(remote)
             try:
                 producer = asyncio.ensure_future(run.produce(executor))
                 results = await asyncio.gather(*(run.send_loop() for _ in range(run.workers)), return_exceptions=True)
@@ -506,6 +558,8 @@ async def drain(
             finally:
                 if watcher is not None:
                     watcher.cancel()
+                if remote is not None:
+                    remote.close()
                 executor.shutdown(wait=True, cancel_futures=True)
                 ledger.flush()
                 if own:
