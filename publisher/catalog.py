@@ -61,6 +61,9 @@ class Context:
     authority: str
     base_url: str
     permalink: str
+    # Correspondents as stored (slug → name, role), so a scan writes a correspondent only when it changes.
+    # Cleared when a file's work is rolled back, since the rows it wrote are gone.
+    people: dict[str, tuple[str, str]] = field(default_factory=dict, compare=False)
 
     @classmethod
     def load(cls, config: Config, store: Store) -> Context:
@@ -74,7 +77,20 @@ class Context:
             store.conn.execute("UPDATE items SET html = NULL")
             store.conn.execute("UPDATE sections SET html = NULL")
             store.set_meta("html_base", base)
-        return cls(tz=config.site.tz, authority=authority, base_url=base, permalink=config.site.permalink)
+        people = {
+            slug: (name, role) for slug, name, role in store.conn.execute("SELECT slug, name, role FROM correspondents")
+        }
+        return cls(
+            tz=config.site.tz, authority=authority, base_url=base, permalink=config.site.permalink, people=people
+        )
+
+    def forget_people(self, store: Store) -> None:
+        """Reload the correspondents cache from the store (after a rollback)."""
+        self.people.clear()
+        self.people.update(
+            (slug, (name, role))
+            for slug, name, role in store.conn.execute("SELECT slug, name, role FROM correspondents")
+        )
 
     def uid(self, parsed: ParsedItem) -> str:
         # RFC 4151: tag:authority,date:specific. The date is the item's first publication day.
@@ -128,8 +144,12 @@ def _content_hash(parsed: ParsedItem, url_path: str) -> str:
     return h.hexdigest()
 
 
-def _upsert_correspondent(store: Store, name: str, role: str, at: str) -> str:
+def _upsert_correspondent(store: Store, ctx: Context, name: str, role: str, at: str) -> str:
     slug = slugify(name)
+    known = ctx.people.get(slug)
+    if known is not None and known == (name, role or known[1]):
+        return slug
+    ctx.people[slug] = (name, role or (known[1] if known else ""))
     store.conn.execute(
         "INSERT INTO correspondents(slug, name, role, first_seen) VALUES (?, ?, ?, ?)"
         " ON CONFLICT(slug) DO UPDATE SET name = excluded.name,"
@@ -152,7 +172,7 @@ def upsert_item(
     if row is not None and row[1] == digest and row[3] is None:
         return "unchanged"
     lead_author = parsed.authors[0] if parsed.authors else "Unknown"
-    author_slugs = [_upsert_correspondent(store, name, "", now) for name in parsed.authors or (lead_author,)]
+    author_slugs = [_upsert_correspondent(store, ctx, name, "", now) for name in parsed.authors or (lead_author,)]
     if row is None:
         uid, first_seen = ctx.uid(parsed), now
         updated = parsed.updated or parsed.published
@@ -191,8 +211,9 @@ def upsert_item(
             first_seen,
         ),
     )
-    _replace_sections(store, parsed, lead_author, now)
-    store.conn.execute("DELETE FROM item_categories WHERE item_key = ?", (parsed.key,))
+    _replace_sections(store, ctx, parsed, lead_author, now, fresh=row is None)
+    if row is not None:
+        store.conn.execute("DELETE FROM item_categories WHERE item_key = ?", (parsed.key,))
     store.executemany(
         "INSERT OR IGNORE INTO item_categories(item_key, kind, value, name, published) VALUES (?, ?, ?, ?, ?)",
         [(parsed.key, "category", slugify(c), c, iso(parsed.published)) for c in parsed.categories]
@@ -203,23 +224,27 @@ def upsert_item(
     return "added" if row is None or row[3] is not None else "updated"
 
 
-def _replace_sections(store: Store, parsed: ParsedItem, lead_author: str, now: str) -> None:
+def _replace_sections(
+    store: Store, ctx: Context, parsed: ParsedItem, lead_author: str, now: str, *, fresh: bool
+) -> None:
     """Rewrite an item's sections, keeping the id and first-seen time of each correspondent's section that
-    was already there, so digests never send an edited section twice."""
+    was already there, so digests never send an edited section twice. ``fresh``: the item is new, it has
+    no sections yet."""
     old: dict[tuple[str, int], tuple[int, str]] = {}
     counts: dict[str, int] = {}
-    for sid, slug, recorded in store.conn.execute(
-        "SELECT id, correspondent_slug, recorded_at FROM sections WHERE item_key = ? ORDER BY position",
-        (parsed.key,),
-    ).fetchall():
-        n = counts[slug] = counts.get(slug, 0) + 1
-        old[(slug, n)] = (sid, recorded)
-    store.conn.execute("DELETE FROM sections WHERE item_key = ?", (parsed.key,))
+    if not fresh:
+        for sid, slug, recorded in store.conn.execute(
+            "SELECT id, correspondent_slug, recorded_at FROM sections WHERE item_key = ? ORDER BY position",
+            (parsed.key,),
+        ).fetchall():
+            n = counts[slug] = counts.get(slug, 0) + 1
+            old[(slug, n)] = (sid, recorded)
+        store.conn.execute("DELETE FROM sections WHERE item_key = ?", (parsed.key,))
     counts.clear()
     rows = []
     parsed_sections = parsed.sections or (ParsedSection(correspondent=lead_author, role="", body=parsed.body),)
     for position, (section, anchor) in enumerate(zip(parsed_sections, _anchors_for(parsed_sections), strict=True)):
-        slug = _upsert_correspondent(store, section.correspondent, section.role, now)
+        slug = _upsert_correspondent(store, ctx, section.correspondent, section.role, now)
         n = counts[slug] = counts.get(slug, 0) + 1
         sid, recorded = old.get((slug, n), (None, now))
         rows.append((sid, parsed.key, position, slug, section.role, anchor, section.body, recorded))

@@ -7,6 +7,7 @@ All datetimes here are timezone-aware.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Literal
 BodyFormat = Literal["markdown", "text"]
 
 
+@functools.lru_cache(maxsize=8192)
 def slugify(text: str) -> str:
     """Lower-case, hyphenated ASCII: ``Laura Bicker`` → ``laura-bicker``; ``Zoë Ó Briain`` → ``zoe-o-briain``."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
