@@ -115,7 +115,12 @@ class Context:
         return quote(path.lstrip("/"), safe="/-._~%")
 
     def url(self, url_path: str) -> str:
-        return markup.absolute_url(url_path, self.base_url)
+        # url_path() already gave a quoted path relative to base_url, or an absolute URL kept as written.
+        if url_path.startswith(("http://", "https://")):
+            return url_path
+        if url_path.startswith("//"):  # scheme-relative: the site's own scheme
+            return self.base_url.split(":", 1)[0] + ":" + url_path
+        return self.base_url + url_path
 
 
 def _content_hash(parsed: ParsedItem, url_path: str) -> str:

@@ -200,3 +200,18 @@ def test_only_changed_paths(config: Config, store: Store) -> None:
     (config.paths.content / "a.md").unlink()
     report = scan(config, store, only={"a.md"})
     assert report.removed == ["a"]
+
+
+def test_permalinks_site_relative_absolute_and_scheme_relative(config: Config, store: Store) -> None:
+    for name, link in (("a", "/custom/a/"), ("b", "https://elsewhere.example/b"), ("c", "//cdn.example/c")):
+        put(config, f"{name}.md", f"---\ntitle: {name}\ndate: 2026-01-0{ord(name) - 96}\npermalink: {link}\n---\nx\n")
+    put(config, "d.md", "---\ntitle: d d\ndate: 2026-01-04T10:00:00\n---\nx\n")
+    scan(config, store)
+    ctx = catalog.Context.load(config, store)
+    urls = {i.key: i.url for i in catalog.site_items(store, ctx, 10)}
+    assert urls == {
+        "a": "https://news.example.org/custom/a/",
+        "b": "https://elsewhere.example/b",
+        "c": "https://cdn.example/c",
+        "d": "https://news.example.org/2026/01/04/d/",
+    }
