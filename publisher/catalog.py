@@ -251,7 +251,12 @@ def _replace_sections(
     for position, (section, anchor) in enumerate(zip(parsed_sections, _anchors_for(parsed_sections), strict=True)):
         slug = _upsert_correspondent(store, ctx, section.correspondent, section.role, now)
         n = counts[slug] = counts.get(slug, 0) + 1
-        sid, recorded = old.get((slug, n), (None, now))
+        # A new section is stamped as it is written, inside the write transaction, to the microsecond: a
+        # digest (also a write transaction) either sees it committed or runs wholly before this moment, and
+        # its window ends at or before it, so the next digest gathers it. Stamping at the scan's start
+        # instead could land a section behind a digest mark and it would never be mailed.
+        sid, recorded = old.get((slug, n), (None, ""))
+        recorded = recorded or datetime.now(UTC).isoformat(timespec="microseconds")
         rows.append((sid, parsed.key, position, slug, section.role, anchor, section.body, recorded))
     store.executemany(
         "INSERT INTO sections(id, item_key, position, correspondent_slug, role, anchor, body, html, recorded_at)"

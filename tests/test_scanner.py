@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 from pathlib import Path
@@ -215,3 +216,29 @@ def test_permalinks_site_relative_absolute_and_scheme_relative(config: Config, s
         "c": "https://cdn.example/c",
         "d": "https://news.example.org/2026/01/04/d/",
     }
+
+
+def test_a_post_scanned_just_after_a_digest_run_goes_in_the_next_digest(config: Config, store: Store) -> None:
+    """A digest moves its scope's mark to the second it ran; a section written after the digest, in that
+    same second, must still be newer than the mark."""
+    import time
+    from datetime import UTC, datetime
+
+    from publisher import digests
+    from publisher import subscribers as subs
+
+    subs.add(store, "reader@example.org", "Reader", [subs.parse_follow("all")], confirmed=True)
+    today = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    put(config, "a.md", f"---\ntitle: A\ndate: {today}\nauthor: Ana Ruiz\n---\nFirst.\n")
+    scan(config, store)
+    while time.time() % 1 > 0.3:  # start early in a second, so the digest and the scan share it
+        time.sleep(0.01)
+    first = digests.queue(config, store)
+    put(config, "b.md", f"---\ntitle: B\ndate: {today}\nauthor: Ana Ruiz\n---\nSecond.\n")
+    assert scan(config, store).added == ["b"]
+    time.sleep(1.1)
+    second = digests.queue(config, store)
+    assert len(first) == 1 and len(second) == 1
+    (ids,) = store.conn.execute("SELECT section_ids FROM digests WHERE id = ?", (second[0],)).fetchone()
+    (b_section,) = store.conn.execute("SELECT id FROM sections WHERE item_key = 'b'").fetchone()
+    assert b_section in json.loads(ids)
