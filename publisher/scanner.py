@@ -8,6 +8,7 @@ re-stamped. One bad file is logged once with its reason, recorded as skipped, an
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -77,7 +78,10 @@ def scan(
     if only is None:
         candidates = list(_walk(root, config))
     else:
-        candidates = [c for c in (_one(root, rel, config) for rel in sorted(set(only))) if c is not None]
+        # A file skipped because another held its id is looked at again: the other may be gone now.
+        wanted = set(only) | {path for path, rec in _known_sources(store, None, duplicates=True).items()}
+        known.update(_known_sources(store, wanted - set(known)))
+        candidates = [c for c in (_one(root, rel, config) for rel in sorted(wanted)) if c is not None]
     report.files_seen = len(candidates)
     seen = {cand.relpath for cand in candidates}
     now = now_utc()
@@ -88,7 +92,11 @@ def scan(
         known_row = known.get(cand.relpath)
         if cand.problem:
             _skip(store, cand, "", cand.problem, report, now, known=known_row)
-        elif known_row is not None and (known_row.size, known_row.mtime_ns) == (cand.size, cand.mtime_ns):
+        elif (
+            known_row is not None
+            and (known_row.size, known_row.mtime_ns) == (cand.size, cand.mtime_ns)
+            and not known_row.reason.startswith(DUPLICATE)
+        ):
             report.unchanged += 1
         else:
             to_read.append(cand)
@@ -96,22 +104,30 @@ def scan(
         done += 1
     if progress is not None and done:
         progress(done, len(candidates))
+    # Files that are gone are forgotten first, so that a file renamed or moved in the same scan can take
+    # its id back: an explicit id is free again, and an unchanged file under a new path keeps the old key.
+    gone = [path for path in known if path not in seen]
+    moved: dict[str, str] = {}
+    for path in gone:
+        key = known[path].item_key
+        if key is not None:
+            moved[known[path].sha256] = key
+    for path in gone:
+        _forget(store, known[path], report)
     loaded = _load_all(to_read, config.content.max_file_size, ctx.tz, config.site.author)
     # One transaction per batch of files, a savepoint per file: fast, and one bad file undoes only itself.
     for batch in _batches(loaded, _BATCH):
         with store.transaction():
             for item in batch:
-                _handle(item, known.get(item.cand.relpath), store, ctx, report, now)
+                _handle(item, known.get(item.cand.relpath), store, ctx, report, now, moved)
         done += len(batch)
         if progress is not None:
             progress(done, len(candidates))
-    gone = [path for path in known if path not in seen]
-    for path in gone:
-        _forget(store, known[path], report)
     return report
 
 
 _BATCH = 256
+DUPLICATE = "duplicate id"
 
 
 @dataclass(frozen=True)
@@ -236,9 +252,11 @@ def _excluded(rel: str, config: Config) -> bool:
 # -- one file ---------------------------------------------------------------------------------------------
 
 
-def _known_sources(store: Store, only: Iterable[str] | None) -> dict[str, SourceRecord]:
+def _known_sources(store: Store, only: Iterable[str] | None, *, duplicates: bool = False) -> dict[str, SourceRecord]:
     sql = "SELECT path, size, mtime_ns, sha256, item_key, status, reason FROM sources"
-    if only is None:
+    if duplicates:
+        rows = store.conn.execute(f"{sql} WHERE status = 'skipped' AND reason LIKE ?", (DUPLICATE + " %",)).fetchall()
+    elif only is None:
         rows = store.conn.execute(sql).fetchall()
     else:
         paths = sorted(set(only))
@@ -257,6 +275,7 @@ def _handle(
     ctx: catalog.Context,
     report: ScanReport,
     now: datetime,
+    moved: dict[str, str],
 ) -> None:
     cand = loaded.cand
     if known is not None and loaded.sha and known.sha256 == loaded.sha and known.status != "skipped":
@@ -270,10 +289,16 @@ def _handle(
         _skip(store, cand, loaded.sha, loaded.problem, report, now, known=known)
         return
     report.files_read += 1
-    for note in loaded.parsed.notes:
+    parsed = loaded.parsed
+    for note in parsed.notes:
         logger.info("%s: %s", cand.relpath, note)
+    old_key = moved.pop(loaded.sha, None) if known is None else None
+    if old_key and parsed.key == os.path.splitext(cand.relpath)[0]:
+        # The same bytes left another path in this scan: a move, not a new post. Same item, same id.
+        logger.info("%s: moved, keeps the id of %s", cand.relpath, old_key)
+        parsed = dataclasses.replace(parsed, key=old_key)
     try:
-        _record(cand, loaded.sha, loaded.parsed, known, store, ctx, report, now)
+        _record(cand, loaded.sha, parsed, known, store, ctx, report, now)
     except Exception as exc:  # the file's own savepoint is undone; the others stand
         logger.exception("%s: unexpected error while recording", cand.relpath)
         _skip(store, cand, loaded.sha, f"internal error: {exc!r}", report, now, known=known)
@@ -306,7 +331,7 @@ def _record(
             if old_key:
                 catalog.remove_item(store, old_key, report.touched, at=now)
                 report.removed.append(old_key)
-            reason = f"duplicate id {parsed.key!r}: already used by {owner}"
+            reason = f"{DUPLICATE} {parsed.key!r}: already used by {owner}"
             _save_source(store, cand, sha, None, "skipped", reason, now)
             _log_skip(cand.relpath, reason, known, report)
             return

@@ -242,3 +242,42 @@ def test_a_post_scanned_just_after_a_digest_run_goes_in_the_next_digest(config: 
     (ids,) = store.conn.execute("SELECT section_ids FROM digests WHERE id = ?", (second[0],)).fetchone()
     (b_section,) = store.conn.execute("SELECT id FROM sections WHERE item_key = 'b'").fetchone()
     assert b_section in json.loads(ids)
+
+
+def test_renaming_a_file_with_an_explicit_id_keeps_the_item(config: Config, store: Store) -> None:
+    path = put(config, "news/renamed-a.md", "---\nid: my-stable-id\ntitle: Stable\ndate: 2026-01-05\n---\nBody.\n")
+    scan(config, store)
+    uid = items(store)["my-stable-id"][0]
+    path.rename(config.paths.content / "news" / "renamed-b.md")
+    report = scan(config, store)
+    assert report.skipped == {}
+    assert items(store)["my-stable-id"] == (uid, "Stable", None)
+    assert store.scalar("SELECT source_path FROM items WHERE key = 'my-stable-id'") == "news/renamed-b.md"
+    # The watcher reports both paths of a rename: the same outcome.
+    (config.paths.content / "news" / "renamed-b.md").rename(config.paths.content / "renamed-c.md")
+    report = scan(config, store, only={"news/renamed-b.md", "renamed-c.md"})
+    assert report.skipped == {} and items(store)["my-stable-id"] == (uid, "Stable", None)
+
+
+def test_a_duplicate_is_published_once_the_file_holding_its_id_is_gone(config: Config, store: Store) -> None:
+    put(config, "a.md", "---\nid: shared\ntitle: First\ndate: 2026-01-05\n---\nA.\n")
+    put(config, "b.md", "---\nid: shared\ntitle: Second\ndate: 2026-01-06\n---\nB.\n")
+    report = scan(config, store)
+    assert "b.md" in report.skipped
+    (config.paths.content / "a.md").unlink()
+    report = scan(config, store, only={"a.md"})
+    assert items(store)["shared"][1:] == ("Second", None)
+
+
+def test_a_moved_file_keeps_its_id_and_its_sections(config: Config, store: Store) -> None:
+    path = put(config, "news/harbour.md", POST.format(title="Harbour"))
+    scan(config, store)
+    uid = items(store)["news/harbour"][0]
+    before = store.conn.execute("SELECT id, recorded_at FROM sections ORDER BY position").fetchall()
+    (config.paths.content / "archive").mkdir()
+    path.rename(config.paths.content / "archive" / "harbour.md")
+    report = scan(config, store)
+    assert items(store)["news/harbour"] == (uid, "Harbour", None)
+    assert "archive/harbour" not in items(store)
+    assert store.conn.execute("SELECT id, recorded_at FROM sections ORDER BY position").fetchall() == before
+    assert report.removed == ["news/harbour"] and report.added == ["news/harbour"]
