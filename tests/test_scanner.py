@@ -231,7 +231,9 @@ def test_a_post_scanned_just_after_a_digest_run_goes_in_the_next_digest(config: 
     today = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     put(config, "a.md", f"---\ntitle: A\ndate: {today}\nauthor: Ana Ruiz\n---\nFirst.\n")
     scan(config, store)
-    while time.time() % 1 > 0.3:  # start early in a second, so the digest and the scan share it
+    scanned = int(time.time())
+    # Start early in a later second, so the digest and the next scan share it (and a.md is before it).
+    while int(time.time()) == scanned or time.time() % 1 > 0.3:
         time.sleep(0.01)
     first = digests.queue(config, store)
     put(config, "b.md", f"---\ntitle: B\ndate: {today}\nauthor: Ana Ruiz\n---\nSecond.\n")
