@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
@@ -266,7 +266,8 @@ def render_all(
 
 
 def feed_url(config: Config, spec: FeedSpec, fmt: str) -> str:
-    return _base(config) + spec.file(fmt)
+    # Slugs of names in other scripts are not ASCII: the URL carries them percent-encoded.
+    return _base(config) + quote(spec.file(fmt), safe="/")
 
 
 def _feedgen(spec: FeedSpec, entries: Sequence[FeedEntry], config: Config, fmt: str, updated: datetime) -> Any:

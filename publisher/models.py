@@ -19,10 +19,24 @@ BodyFormat = Literal["markdown", "text"]
 
 @functools.lru_cache(maxsize=8192)
 def slugify(text: str) -> str:
-    """Lower-case, hyphenated ASCII: ``Laura Bicker`` → ``laura-bicker``; ``Zoë Ó Briain`` → ``zoe-o-briain``."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug or "untitled"
+    """Lower-case and hyphenated: ``Laura Bicker`` → ``laura-bicker``, ``Zoë Ó Briain`` → ``zoe-o-briain``.
+
+    Latin letters lose their accents; letters of other scripts stay as they are (``Иван Петров`` →
+    ``иван-петров``), so names written in them never collapse into one slug.
+    """
+    kept = []
+    for ch in unicodedata.normalize("NFC", text).lower():
+        folded = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode("ascii")
+        if folded:
+            kept.append(_NOT_ASCII_SLUG.sub(" ", folded))
+        elif ch.isalnum() or unicodedata.category(ch).startswith("M"):  # marks: Devanagari vowel signs...
+            kept.append(ch)
+        else:
+            kept.append(" ")
+    return "-".join("".join(kept).split()) or "untitled"
+
+
+_NOT_ASCII_SLUG = re.compile(r"[^a-z0-9]")
 
 
 @dataclass(frozen=True)

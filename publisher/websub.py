@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import aiohttp
 
@@ -22,7 +23,7 @@ FEED_SUFFIXES = (".atom", ".rss", ".json", ".xml")
 
 def topic_url(base_url: str, rel: str) -> str:
     """The public URL of an output file: what hubs are told and what the feed's rel=self names."""
-    return (base_url if base_url.endswith("/") else base_url + "/") + rel.lstrip("/")
+    return (base_url if base_url.endswith("/") else base_url + "/") + quote(rel.lstrip("/"), safe="/")
 
 
 @dataclass(frozen=True)

@@ -189,3 +189,28 @@ def test_incremental_builds_end_where_a_full_build_ends(config: Config, store: S
         config.paths.output / p for p in full
     ]
     assert not any("Draft" in data.decode() for data in full.values())
+
+
+def test_names_in_other_scripts_get_their_own_correspondents_and_feeds(config: Config, store: Store) -> None:
+    content = config.paths.content
+    (content / "a.md").write_text(
+        "---\ntitle: Выборы\ndate: 2026-03-01\nauthor: Иван Петров\ncategories: [Политика]\n---\nТекст.\n",
+        encoding="utf-8",
+    )
+    (content / "b.md").write_text(
+        "---\ntitle: Матч\ndate: 2026-03-02\nauthor: Мария Иванова\ncategories: [Спорт]\n---\nТекст.\n\n"
+        "By Ольга Смирнова, Moscow correspondent\n\nРепортаж.\n",
+        encoding="utf-8",
+    )
+    build(config, store)
+    out = config.paths.output
+    people = sorted(p.name for p in (out / "correspondents").iterdir())
+    assert people == sorted(["иван-петров", "мария-иванова", "ольга-смирнова"])
+    assert sorted(p.name for p in (out / "categories").iterdir()) == ["политика", "спорт"]
+    ivan = parse(out / "correspondents" / "иван-петров" / "feed.atom")
+    assert [e.title for e in ivan.entries] == ["Выборы"]
+    self_link = next(link.href for link in ivan.feed.links if link.rel == "self")
+    assert (
+        self_link
+        == "https://news.example.org/correspondents/%D0%B8%D0%B2%D0%B0%D0%BD-%D0%BF%D0%B5%D1%82%D1%80%D0%BE%D0%B2/feed.atom"
+    )
