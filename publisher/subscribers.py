@@ -20,7 +20,6 @@ import csv
 import io
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -92,7 +91,10 @@ class ImportReport:
 
 
 def normalise_email(text: str) -> str:
-    """A valid address with its domain in lower-case ASCII (IDNA) and its local part as given.
+    """A valid address, all in lower case (domain as IDNA ASCII): one person, one subscriber.
+
+    Local parts are case-sensitive on paper and never in practice; keeping them as typed made
+    ``Alice@example.org`` and ``alice@example.org`` two subscribers who each got every digest.
 
     Internationalised local parts are refused: they need SMTPUTF8, which many relays lack.
     """
@@ -103,7 +105,7 @@ def normalise_email(text: str) -> str:
         result = validate_email(candidate, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise SubscriberError(f"invalid email address {candidate!r}: {exc}") from exc
-    return f"{result.local_part}@{result.ascii_domain.lower()}"
+    return f"{result.local_part.lower()}@{result.ascii_domain.lower()}"
 
 
 def clean_name(text: str | None) -> str:
@@ -126,17 +128,27 @@ def parse_follow(text: str) -> Follow:
         if lowered.startswith(prefix):
             kind, value = k, raw[len(prefix) :].strip()  # type: ignore[assignment]
             break
-    if not re.search(r"[0-9A-Za-z]", unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()):
+    if not any(ch.isalnum() for ch in value):
         raise SubscriberError(f"invalid follow {text!r}: expected all, category:NAME or a correspondent slug")
     return Follow(kind, slugify(value))
 
 
 def parse_follows(text: str | None) -> list[Follow]:
-    """A follows field: values separated by ``;`` or ``|``, or by spaces when neither is used."""
+    """A follows field: values separated by ``;``, ``|`` or ``,``; else by spaces when every word is a slug
+    or keyword (``ana-ruiz tomas-berg all``). A name with spaces (``José Pérez``) is one follow."""
     if not text or not text.strip():
         return []
-    parts = re.split(r"[;|]", text) if re.search(r"[;|]", text) else text.split()
+    if re.search(r"[;|,]", text):
+        parts = re.split(r"[;|,]", text)
+    else:
+        words = text.split()
+        parts = words if all(_slug_word(w) for w in words) else [text]
     return _unique(parse_follow(p) for p in parts if p.strip())
+
+
+def _slug_word(word: str) -> bool:
+    """A slug or keyword ("ana-ruiz", "all", "category:News"), not a word of a name ("José")."""
+    return word.lower().startswith(("category:", "correspondent:")) or word == word.lower()
 
 
 def format_follows(follows: Iterable[Follow]) -> str:

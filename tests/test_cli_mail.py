@@ -42,7 +42,7 @@ def test_subscribers_commands(tmp_path: Path) -> None:
     out = ok(
         "subscribers", "add", "Ana@Example.org", "--name", "Ana", "--follow", "ana-ruiz", "--confirmed", cwd=tmp_path
     )
-    assert "Ana@example.org (confirmed)" in out
+    assert "ana@example.org (confirmed)" in out
     pending = publisher("subscribers", "add", "ben@example.org", cwd=tmp_path)
     assert pending.returncode == 0 and "pending" in pending.stdout
     bad = publisher("subscribers", "add", "not-an-address", cwd=tmp_path)
@@ -62,7 +62,7 @@ def test_subscribers_commands(tmp_path: Path) -> None:
     assert "0 added, 0 updated, 2 unchanged" in again.stdout
 
     listing = ok("subscribers", "list", cwd=tmp_path)
-    assert "Ana@example.org\tconfirmed\tAna\tana-ruiz" in listing
+    assert "ana@example.org\tconfirmed\tAna\tana-ruiz" in listing
     assert "ben@example.org\tpending\t-\tall" in listing
     assert "cat@example.org\tconfirmed\tCat\tcategory:news;tomas-berg" in listing
     assert "ben@example.org" not in ok("subscribers", "list", "--status", "confirmed", cwd=tmp_path)

@@ -13,7 +13,7 @@ from publisher.subscribers import ALL, Follow
 
 
 def test_addresses_are_validated_and_the_domain_lower_cased() -> None:
-    assert subs.normalise_email("  Bob.Smith@Example.COM ") == "Bob.Smith@example.com"
+    assert subs.normalise_email("  Bob.Smith@Example.COM ") == "bob.smith@example.com"
     assert subs.normalise_email("user@Bücher.de") == "user@xn--bcher-kva.de"
     for bad in ("", "no-at-sign", "a@b", "two@@example.org", "ü@example.org", "a@example.org\r\nBcc: x@evil.org"):
         with pytest.raises(SubscriberError):
@@ -43,7 +43,7 @@ def test_names_lose_line_breaks_and_controls() -> None:
 
 def test_add_get_and_duplicate(store: Store) -> None:
     sub = subs.add(store, "Ana@Example.org", "Ana", [subs.parse_follow("laura-bicker")])
-    assert sub.status == "pending" and sub.email == "Ana@example.org"
+    assert sub.status == "pending" and sub.email == "ana@example.org"
     assert sub.follows == (Follow("correspondent", "laura-bicker"),)
     assert subs.get(store, sub.id) == sub
     assert subs.get(store, "Ana@EXAMPLE.org") == sub
@@ -190,3 +190,17 @@ def test_by_token_checks_the_address_still_matches(store: Store) -> None:
     stale = tokens.make(secret, "unsubscribe", other.id, "a@example.org")
     with pytest.raises(TokenError, match="no longer valid"):
         subs.by_token(store, secret, stale, "unsubscribe")
+
+
+def test_addresses_differing_only_in_case_are_one_subscriber(store: Store) -> None:
+    subs.add(store, "Alice@Example.ORG", "Alice", [subs.ALL], confirmed=True)
+    with pytest.raises(SubscriberError, match="already"):
+        subs.add(store, "alice@example.org")
+    assert store.scalar("SELECT count(*) FROM subscribers") == 1
+
+
+def test_follows_fields_keep_names_with_spaces_whole() -> None:
+    assert [str(f) for f in subs.parse_follows("José Pérez")] == ["jose-perez"]
+    assert [str(f) for f in subs.parse_follows("Иван Петров")] == ["иван-петров"]
+    assert [str(f) for f in subs.parse_follows("ana-ruiz tomas-berg")] == ["ana-ruiz", "tomas-berg"]
+    assert [str(f) for f in subs.parse_follows("Ana Ruiz; category:News")] == ["ana-ruiz", "category:news"]
