@@ -443,7 +443,7 @@ def _items(store: Store, ctx: Context, rows: Sequence[tuple]) -> list[Item]:  # 
                 categories=tuple(json.loads(cats)),
                 tags=tuple(json.loads(tags)),
                 summary=summary,
-                image=markup.absolute_url(image, ctx.base_url) if image else None,
+                image=_image_url(image, ctx.base_url),
                 html=item_html,
                 source_path=src,
                 sections=tuple(sections),
@@ -455,6 +455,15 @@ def _items(store: Store, ctx: Context, rows: Sequence[tuple]) -> list[Item]:  # 
             store.executemany("UPDATE sections SET html = ? WHERE id = ?", new_section_html)
             store.executemany("UPDATE items SET html = ? WHERE key = ?", new_item_html)
     return items
+
+
+def _image_url(image: str | None, base_url: str) -> str | None:
+    """The front-matter image as an absolute web URL; anything else (``javascript:``, ``data:``) is dropped,
+    since it lands in feed enclosures and email ``<img src>`` unsanitized."""
+    if not image:
+        return None
+    url = markup.absolute_url(image, base_url)
+    return url if urlsplit(url).scheme in ("http", "https") else None
 
 
 def _item_html(sections: Iterable[Section], multi: bool) -> str:

@@ -214,3 +214,15 @@ def test_names_in_other_scripts_get_their_own_correspondents_and_feeds(config: C
         self_link
         == "https://news.example.org/correspondents/%D0%B8%D0%B2%D0%B0%D0%BD-%D0%BF%D0%B5%D1%82%D1%80%D0%BE%D0%B2/feed.atom"
     )
+
+
+def test_front_matter_images_must_be_web_urls(config: Config, store: Store) -> None:
+    content = config.paths.content
+    for name, image in (("a", "javascript:alert(1)"), ("b", "data:image/png;base64,AAAA"), ("c", "img/c.png")):
+        (content / f"{name}.md").write_text(
+            f"---\ntitle: {name}\ndate: 2026-03-0{ord(name) - 96}\nimage: '{image}'\n---\nx\n", encoding="utf-8"
+        )
+    build(config, store)
+    atom = (config.paths.output / "feed.atom").read_text()
+    assert "javascript:" not in atom and "data:image" not in atom
+    assert "https://news.example.org/img/c.png" in atom
