@@ -19,6 +19,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -397,6 +398,12 @@ def _validate(config: Config, file: str) -> None:
             relay_host, _, relay_port = relay.rpartition(":")
             if not relay_host or not relay_port.isdigit():
                 raise bad(f"smtp.fallback[{i}]", f"expected host:port, got {relay!r}")
+    if config.smtp is not None:
+        _, addr = parseaddr(config.smtp.from_)
+        if "@" not in addr or addr.startswith("@") or addr.endswith("@"):
+            raise bad("smtp.from", f"expected an address like 'News <news@example.org>', got {config.smtp.from_!r}")
+    if config.subscriptions.public_url and urlsplit(config.subscriptions.public_url).scheme not in ("http", "https"):
+        raise bad("subscriptions.public_url", f"must be an http(s) URL, got {config.subscriptions.public_url!r}")
     if config.digest.mode not in ("per-correspondent", "combined"):
         raise bad("digest.mode", f"must be per-correspondent or combined, got {config.digest.mode!r}")
     if config.digest.max_age_days < 1:

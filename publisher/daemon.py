@@ -53,6 +53,19 @@ WATCH_RETRY_SECONDS = 5.0
 _TEMP_SUFFIXES = (".swp", ".swx", ".swo", ".tmp", ".part", ".crdownload", "~")
 
 
+def check_config(config: Config) -> None:
+    """What loading the file cannot check cheaply, checked before the config is used (at start, on SIGHUP,
+    and by ``publisher check-config``): cron expressions as APScheduler reads them, and the digest subject
+    template. Raises ConfigError naming the key."""
+    from publisher.digest_render import _subject_template
+
+    check_schedules(config)
+    try:
+        _subject_template(config.digest.subject)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).split(": ", 1)[-1], file=str(config.source or ""), key="digest.subject") from exc
+
+
 def check_schedules(config: Config) -> None:
     """Refuse a cron expression APScheduler cannot read, naming its key (config only counts the fields)."""
     for key, expr in [("digest.schedule", config.digest.schedule)] + [
@@ -174,7 +187,7 @@ class Daemon:
 
     async def _start(self) -> None:
         config = self.config
-        check_schedules(config)
+        check_config(config)
         self.notifier.status("starting: opening the store")
         await self.web_db.run(lambda store: store.set_meta("daemon.started_at", iso(now_utc())))
         secret = await asyncio.to_thread(tokens.load_secret, config)
@@ -445,7 +458,7 @@ class Daemon:
         self.notifier.reloading()
         try:
             new = await asyncio.to_thread(self.load_config)
-            check_schedules(new)
+            check_config(new)
             secret = await asyncio.to_thread(tokens.load_secret, new)
         except ConfigError as exc:
             logger.error("reload refused, the running configuration is kept: %s", exc)

@@ -59,3 +59,15 @@ def test_check_config_reports_paths(tmp_path: Path) -> None:
     result = publisher("check-config", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Maildir" in result.stdout and str(tmp_path / "content") in result.stdout
+
+
+def test_check_config_reads_cron_and_subject_as_the_daemon_would(tmp_path: Path) -> None:
+    for text, key in (
+        ('[digest]\nschedule = "61 7 * * *"\n', "digest.schedule"),
+        ('[digest.schedules]\nana-ruiz = "0 25 * * *"\n', "digest.schedules.ana-ruiz"),
+        ('[digest]\nsubject = "{{ oops"\n', "digest.subject"),
+    ):
+        write_config(tmp_path, text)
+        result = publisher("check-config", cwd=tmp_path)
+        assert result.returncode == 2, (text, result.stdout)
+        assert key in result.stderr

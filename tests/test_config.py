@@ -63,6 +63,8 @@ def test_unknown_table(tmp_path: Path) -> None:
         ('[digest]\nschedule = "daily"\n', "digest.schedule"),
         ('[digest]\nmode = "weekly"\n', "digest.mode"),
         ('[http]\nlisten = "localhost"\n', "http.listen"),
+        ('[smtp]\nfrom = "not an address"\n', "smtp.from"),
+        ('[subscriptions]\npublic_url = "ftp://example.org/"\n', "subscriptions.public_url"),
     ],
 )
 def test_wrong_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:

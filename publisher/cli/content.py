@@ -80,7 +80,10 @@ def check_config(app: App) -> None:
 
     Example: publisher --config /etc/publisher/publisher.toml check-config
     """
+    from publisher.daemon import check_config as check_deeper
+
     config = app.config
+    check_deeper(config)
     click.echo(f"config:    {config.source or 'embedded defaults'}")
     click.echo(f"content:   {config.paths.content}{'' if config.paths.content.is_dir() else '  (missing!)'}")
     click.echo(f"database:  {config.paths.database}")
