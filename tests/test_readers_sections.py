@@ -222,3 +222,16 @@ def test_plain_text_header_without_date_ends_after_the_affiliation() -> None:
     assert item.sections[0].role == "Senior Fellow, Coastal Policy Institute"
     assert item.body == "Summary\n\nDredging costs have tripled since 2019 in most ports."
     assert any("modification time" in n for n in item.notes)
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [("By 张伟, Beijing correspondent", "张伟"), ("By محمد علي, Cairo correspondent", "محمد علي")],
+)
+def test_bylines_in_scripts_without_capitals_open_sections(line: str, name: str) -> None:
+    assert sections.parse_byline(line) == (name, line.split(", ", 1)[1])
+
+
+@pytest.mark.parametrize("line", ["By 2030, the port will be twice as big", "By 在 这个 时候 我们 都, x"])
+def test_caseless_lines_that_are_not_names_stay_text(line: str) -> None:
+    assert sections.parse_byline(line) is None

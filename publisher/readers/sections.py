@@ -9,6 +9,7 @@ harbour will reopen." never open a section.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from publisher.markup import one_line
 from publisher.models import ParsedSection
@@ -49,7 +50,10 @@ _NAME_CHARS = re.compile(r"[^\W\d_](?:[^\W\d_]|['’.\-])*")
 
 
 def looks_like_name(text: str) -> bool:
-    """True for "Ana Ruiz", "Zoë Ó Briain", "J. R. Okafor", "Ana de la Cruz", "Ahmed al-Hassan"."""
+    """True for "Ana Ruiz", "Zoë Ó Briain", "J. R. Okafor", "Ana de la Cruz", "Ahmed al-Hassan", and for
+    names in scripts without capitals ("张伟", "محمد علي"), which are told by their letters alone."""
+    if _caseless_name(text):
+        return True
     words = text.split()
     if not 2 <= len(words) <= 5 or words[0] in _PARTICLES or words[-1] in _PARTICLES:
         return False
@@ -60,6 +64,20 @@ def looks_like_name(text: str) -> bool:
             return False
         bare = word.split("-", 1)[1] if word[:3] in ("al-", "el-") else word
         if not bare[:1].isupper() or bare.strip(".").lower() in NOT_NAME_WORDS:
+            return False
+    return True
+
+
+def _caseless_name(text: str) -> bool:
+    """One to four words, every character a letter (or mark) of a script that has no capitals: "By 张伟, ..."
+    or "By محمد علي, ..." opens a section as "By Ana Ruiz, ..." does. Digits and Latin words never match."""
+    words = text.split()
+    if not 1 <= len(words) <= 4 or len(text) > 40:
+        return False
+    for ch in "".join(words):
+        if unicodedata.category(ch).startswith("M"):
+            continue
+        if not ch.isalpha() or ch.isupper() or ch.islower():
             return False
     return True
 
