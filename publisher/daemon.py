@@ -25,7 +25,7 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -401,7 +401,7 @@ class Daemon:
     async def _digest(self, scope: str | None) -> None:
         """Queue the digests due now (for ``scope``, or every scope without its own schedule), then send."""
         config = self.config
-        now = now_utc()
+        now = datetime.now(UTC)
         ids = await self.jobs_db.run(lambda store: digests.queue(config, store, now=now, scope=scope))
         self.stats.last_digest = time.time()
         self.stats.digests_queued += len(ids)

@@ -25,13 +25,13 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import TYPE_CHECKING
 
 from publisher.config import Config
 from publisher.errors import PublisherError, SubscriberError
-from publisher.store import Store, dumps, iso, now_utc, parse_iso
+from publisher.store import Store, dumps, iso, parse_iso
 from publisher.subscribers import parse_follow
 
 if TYPE_CHECKING:
@@ -240,7 +240,7 @@ def plan(config: Config, store: Store, *, now: datetime | None = None, scope: st
 
     A plan with no recipients is still listed (``--dry-run`` shows it); :func:`queue` skips it.
     """
-    now = (now or now_utc()).replace(microsecond=0)
+    now = now or datetime.now(UTC)  # as precise as the sections' stamps: no second is cut off
     scopes = [normalise_scope(scope)] if scope else due_scopes(config, store)
     followers = _followers(store)
     plans = []
@@ -260,7 +260,7 @@ def queue(config: Config, store: Store, *, now: datetime | None = None, scope: s
     Each digest is planned again inside its own write transaction, so two runs at once (the daemon and
     the CLI) cannot both gather the same sections.
     """
-    now = (now or now_utc()).replace(microsecond=0)
+    now = now or datetime.now(UTC)  # as precise as the sections' stamps: no second is cut off
     scopes = [normalise_scope(scope)] if scope else due_scopes(config, store)
     # Who follows what is read once for the whole run: a subscriber who arrives a moment later gets the
     # next digest, and one who leaves is skipped by delivery. Only the sections are re-read under the lock.
@@ -338,7 +338,7 @@ def preview(config: Config, store: Store, correspondent_slug: str, *, now: datet
     """
     from publisher.digest_render import render_plan
 
-    now = (now or now_utc()).replace(microsecond=0)
+    now = now or datetime.now(UTC)  # as precise as the sections' stamps: no second is cut off
     scope = normalise_scope(correspondent_slug)
     if (
         scope.startswith("correspondent:")

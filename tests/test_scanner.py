@@ -283,3 +283,21 @@ def test_a_moved_file_keeps_its_id_and_its_sections(config: Config, store: Store
     assert "archive/harbour" not in items(store)
     assert store.conn.execute("SELECT id, recorded_at FROM sections ORDER BY position").fetchall() == before
     assert report.removed == ["news/harbour"] and report.added == ["news/harbour"]
+
+
+def test_a_digest_right_after_a_scan_in_the_same_second_includes_the_post(config: Config, store: Store) -> None:
+    import time
+    from datetime import UTC, datetime
+
+    from publisher import digests
+    from publisher import subscribers as subs
+
+    subs.add(store, "reader@example.org", "Reader", [subs.parse_follow("all")], confirmed=True)
+    today = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    while time.time() % 1 > 0.3:  # the scan and the digest share a second
+        time.sleep(0.01)
+    put(config, "a.md", f"---\ntitle: A\ndate: {today}\nauthor: Ana Ruiz\n---\nFirst.\n")
+    scan(config, store)
+    (queued,) = digests.queue(config, store)
+    (ids,) = store.conn.execute("SELECT section_ids FROM digests WHERE id = ?", (queued,)).fetchone()
+    assert len(json.loads(ids)) == 1
