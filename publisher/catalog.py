@@ -77,15 +77,12 @@ class Context:
             store.conn.execute("UPDATE items SET html = NULL")
             store.conn.execute("UPDATE sections SET html = NULL")
             store.set_meta("html_base", base)
-        people = {
-            slug: (name, role) for slug, name, role in store.conn.execute("SELECT slug, name, role FROM correspondents")
-        }
-        return cls(
-            tz=config.site.tz, authority=authority, base_url=base, permalink=config.site.permalink, people=people
-        )
+        ctx = cls(tz=config.site.tz, authority=authority, base_url=base, permalink=config.site.permalink)
+        ctx.forget_people(store)
+        return ctx
 
     def forget_people(self, store: Store) -> None:
-        """Reload the correspondents cache from the store (after a rollback)."""
+        """(Re)load the correspondents cache from the store: at load, and after a rollback."""
         self.people.clear()
         self.people.update(
             (slug, (name, role))
@@ -389,10 +386,8 @@ def _items(store: Store, ctx: Context, rows: Sequence[tuple]) -> list[Item]:  # 
         return []
     keys = [row[0] for row in rows]
     marks = ",".join("?" * len(keys))
-    people = {
-        slug: Correspondent(slug, name, role)
-        for slug, name, role in store.conn.execute("SELECT slug, name, role FROM correspondents")
-    }
+    # The context mirrors the correspondents table (loaded with it, kept in step by every write).
+    people = {slug: Correspondent(slug, name, role) for slug, (name, role) in ctx.people.items()}
     section_rows: dict[str, list[tuple]] = {k: [] for k in keys}  # type: ignore[type-arg]
     for srow in store.conn.execute(
         "SELECT id, item_key, position, correspondent_slug, role, anchor, body, html, recorded_at"

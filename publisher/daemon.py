@@ -57,13 +57,10 @@ def check_config(config: Config) -> None:
     """What loading the file cannot check cheaply, checked before the config is used (at start, on SIGHUP,
     and by ``publisher check-config``): cron expressions as APScheduler reads them, and the digest subject
     template. Raises ConfigError naming the key."""
-    from publisher.digest_render import _subject_template
+    from publisher.digest_render import subject_template
 
     check_schedules(config)
-    try:
-        _subject_template(config.digest.subject)
-    except ConfigError as exc:
-        raise ConfigError(str(exc).split(": ", 1)[-1], file=str(config.source or ""), key="digest.subject") from exc
+    subject_template(config)
 
 
 def check_schedules(config: Config) -> None:

@@ -89,16 +89,22 @@ def _template(config: Config, name: str) -> jinja2.Template:
 
 @functools.cache
 def _subject_template(source: str) -> jinja2.Template:
-    env = jinja2.Environment(autoescape=False)
+    return jinja2.Environment(autoescape=False).from_string(source)
+
+
+def subject_template(config: Config) -> jinja2.Template:
+    """The compiled ``digest.subject``; ConfigError naming the file and the key when it is no template."""
     try:
-        return env.from_string(source)
+        return _subject_template(config.digest.subject)
     except jinja2.TemplateSyntaxError as exc:
-        raise ConfigError(f"not a valid template: {exc.message}", key="digest.subject") from exc
+        file = str(config.source) if config.source else None
+        raise ConfigError(f"not a valid template: {exc.message}", file=file, key="digest.subject") from exc
 
 
 def render_subject(config: Config, context: Mapping[str, Any]) -> str:
+    template = subject_template(config)
     try:
-        text = _subject_template(config.digest.subject).render(**context)
+        text = template.render(**context)
     except jinja2.TemplateError as exc:
         raise ConfigError(f"cannot render the subject: {exc}", key="digest.subject") from exc
     # A title may carry CR/LF or U+2028; a header must not.

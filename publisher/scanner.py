@@ -79,8 +79,9 @@ def scan(
         candidates = list(_walk(root, config))
     else:
         # A file skipped because another held its id is looked at again: the other may be gone now.
-        wanted = set(only) | {path for path, rec in _known_sources(store, None, duplicates=True).items()}
-        known.update(_known_sources(store, wanted - set(known)))
+        duplicates = _known_sources(store, None, duplicates=True)
+        known.update(duplicates)
+        wanted = set(only) | set(duplicates)
         candidates = [c for c in (_one(root, rel, config) for rel in sorted(wanted)) if c is not None]
     report.files_seen = len(candidates)
     seen = {cand.relpath for cand in candidates}

@@ -121,9 +121,9 @@ def scan(app: App) -> None:
     from publisher.scanner import scan as run_scan
 
     config = app.config
-    with open_store(config) as store, progress_bar("scanning") as progress:
-        report = run_scan(config, store, progress=progress)
     with open_store(config) as store:
+        with progress_bar("scanning") as progress:
+            report = run_scan(config, store, progress=progress)
         _print_scan(report, store)
 
 
