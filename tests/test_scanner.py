@@ -6,11 +6,14 @@ import dataclasses
 import json
 import logging
 import os
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from publisher import catalog
+from publisher import catalog, digests
+from publisher import subscribers as subs
 from publisher.config import Config
 from publisher.scanner import scan
 from publisher.store import Store
@@ -221,12 +224,6 @@ def test_permalinks_site_relative_absolute_and_scheme_relative(config: Config, s
 def test_a_post_scanned_just_after_a_digest_run_goes_in_the_next_digest(config: Config, store: Store) -> None:
     """A digest moves its scope's mark to the second it ran; a section written after the digest, in that
     same second, must still be newer than the mark."""
-    import time
-    from datetime import UTC, datetime
-
-    from publisher import digests
-    from publisher import subscribers as subs
-
     subs.add(store, "reader@example.org", "Reader", [subs.parse_follow("all")], confirmed=True)
     today = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     put(config, "a.md", f"---\ntitle: A\ndate: {today}\nauthor: Ana Ruiz\n---\nFirst.\n")
@@ -286,12 +283,6 @@ def test_a_moved_file_keeps_its_id_and_its_sections(config: Config, store: Store
 
 
 def test_a_digest_right_after_a_scan_in_the_same_second_includes_the_post(config: Config, store: Store) -> None:
-    import time
-    from datetime import UTC, datetime
-
-    from publisher import digests
-    from publisher import subscribers as subs
-
     subs.add(store, "reader@example.org", "Reader", [subs.parse_follow("all")], confirmed=True)
     today = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     while time.time() % 1 > 0.3:  # the scan and the digest share a second
