@@ -77,8 +77,8 @@ def in_process_incremental(
     folder: Path, rounds: int = 5, overrides: tuple[str, ...] = (), first: int = 100
 ) -> tuple[float, float]:
     """Median ms of an incremental build after one new post: (full walk, watcher's path only)."""
-    from publisher.build import build
     from publisher.config import load
+    from publisher.feeds.build import build
     from publisher.store import Store
 
     config = load(folder / "publisher.toml", must_exist=True, overrides=list(overrides))

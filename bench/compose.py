@@ -1,4 +1,4 @@
-"""Composer throughput: personalised ~20 KB digests made by ``publisher.messages.Composer``, no network.
+"""Composer throughput: personalised ~20 KB digests made by ``publisher.mail.messages.Composer``, no network.
 
     python bench/compose.py [--messages 5000] [--dkim-messages 500] [--key-bits 2048]
 
@@ -29,7 +29,7 @@ WORDS = (  # noqa: SIM905
 
 def make_site(folder: Path, subscribers: int, dkim_key: Path | None) -> Path:
     from publisher import config as config_mod
-    from publisher import digests
+    from publisher.mail import digests
     from publisher.models import slugify
     from publisher.store import Store, iso
 
@@ -79,7 +79,7 @@ def make_site(folder: Path, subscribers: int, dkim_key: Path | None) -> Path:
 
 def measure(config_path: Path, limit: int) -> tuple[float, int, float]:
     from publisher import config as config_mod
-    from publisher.messages import Composer
+    from publisher.mail.messages import Composer
     from publisher.store import Store
 
     config = config_mod.load(config_path, environ={}, must_exist=True)

@@ -7,7 +7,7 @@ Three senders in the same run, against the same smtp-sink:
 - ``smtp-source -d`` (Postfix's C load generator: ``-s`` sessions = our connections, each reused, ``-m`` the
   same count, ``-l`` the size of our digest);
 - the outbox drain (``publisher.delivery.outbox.drain`` over a real SQLite file with every row queued by
-  ``publisher.digests.queue``, messages made by ``publisher.messages.Composer``, SMTP through the pool);
+  ``publisher.mail.digests.queue``, messages made by ``publisher.mail.messages.Composer``, SMTP through the pool);
 - a plain ``smtplib`` loop on one connection sending the same messages (made by the same Composer).
 
 Each sender runs ``--rounds`` times, interleaved, and its best round counts (the machine is shared). Then
@@ -64,7 +64,8 @@ def free_port() -> int:
 def make_site(folder: Path, subscribers: int, port: int, connections: int) -> Path:
     """A site folder whose store holds one queued ~20 KB digest per subscriber; its config path."""
     from publisher import config as config_mod
-    from publisher import digests, scanner
+    from publisher.content import scanner
+    from publisher.mail import digests
     from publisher.store import Store, iso, now_utc
 
     (folder / "content").mkdir(parents=True)
@@ -164,7 +165,7 @@ def row_of(rec: tuple[Any, ...]) -> Any:
 def child_drain(config_path: str) -> dict[str, object]:
     from publisher import config as config_mod
     from publisher.delivery.outbox import drain
-    from publisher.messages import Composer
+    from publisher.mail.messages import Composer
 
     config = config_mod.load(Path(config_path), must_exist=True)
     composer = Composer(config, config.paths.database)
@@ -182,7 +183,7 @@ def child_drain(config_path: str) -> dict[str, object]:
 def child_smtplib(config_path: str, port: int) -> dict[str, float]:
     """One connection, one message after another, composed by the same Composer from the same rows."""
     from publisher import config as config_mod
-    from publisher.messages import Composer
+    from publisher.mail.messages import Composer
     from publisher.store import Store
 
     config = config_mod.load(Path(config_path), must_exist=True)
@@ -226,7 +227,7 @@ def run_smtp_source(binary: str, port: int, messages: int, sessions: int, size: 
 
 def message_size(config_path: Path) -> int:
     from publisher import config as config_mod
-    from publisher.messages import Composer
+    from publisher.mail.messages import Composer
     from publisher.store import Store
 
     config = config_mod.load(config_path, must_exist=True)

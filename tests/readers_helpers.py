@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from publisher import readers
+from publisher.content import readers
 from publisher.models import ParsedItem
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "content"

@@ -20,7 +20,7 @@ import click
 
 from publisher.config import Config, load
 from publisher.errors import ConfigError, PublisherError
-from publisher.logs import setup_logging
+from publisher.service.logs import setup_logging
 
 
 @contextmanager

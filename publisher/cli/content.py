@@ -12,7 +12,7 @@ from publisher.cli import App, main, progress_bar
 from publisher.config import Config
 
 if TYPE_CHECKING:
-    from publisher.scanner import ScanReport
+    from publisher.content.scanner import ScanReport
     from publisher.store import Store
 
 # Stage modules are imported inside the commands that need them, so every command starts quickly.
@@ -80,7 +80,7 @@ def check_config(app: App) -> None:
 
     Example: publisher --config /etc/publisher/publisher.toml check-config
     """
-    from publisher.daemon import check_config as check_deeper
+    from publisher.service.daemon import check_config as check_deeper
 
     config = app.config
     check_deeper(config)
@@ -97,7 +97,7 @@ def check_config(app: App) -> None:
 
 
 def _print_scan(scan: ScanReport, store: Store) -> None:
-    from publisher.scanner import skipped_sources
+    from publisher.content.scanner import skipped_sources
 
     click.echo(
         f"files: {scan.files_seen} seen, {scan.files_read} read, {scan.unchanged} unchanged; "
@@ -118,7 +118,7 @@ def scan(app: App) -> None:
 
     Example: publisher scan
     """
-    from publisher.scanner import scan as run_scan
+    from publisher.content.scanner import scan as run_scan
 
     config = app.config
     with open_store(config) as store:
@@ -134,8 +134,8 @@ def build(app: App) -> None:
 
     Example: publisher build
     """
-    from publisher import catalog
-    from publisher.build import build as run_build
+    from publisher.feeds.build import build as run_build
+    from publisher.store import catalog
 
     config = app.config
     with open_store(config) as store:

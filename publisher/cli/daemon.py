@@ -11,7 +11,7 @@ import click
 from publisher.cli import App, main
 from publisher.config import Config, load
 
-logger = logging.getLogger("publisher.daemon")
+logger = logging.getLogger("publisher.service.daemon")
 
 
 def summary(config: Config) -> str:
@@ -46,7 +46,7 @@ def run(app: App, no_http: bool, listen: str | None) -> None:
         extra.append("http.enabled=false")
     app.overrides = (*app.overrides, *extra)
     config = app.config
-    from publisher.daemon import Daemon
+    from publisher.service.daemon import Daemon
 
     def reload_config() -> Config:
         return load(app.config_path, overrides=list(app.overrides))

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from publisher import digests, messages, subscribers
 from publisher.cli import App, main, progress_bar
 from publisher.config import Config
+from publisher.mail import digests, messages, subscribers
 from publisher.store import Store
 
 pass_app = click.make_pass_decorator(App)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from publisher.feeds.websub import topic_url
 from publisher.web.state import STATE
-from publisher.websub import topic_url
 
 CONTENT_TYPES = {
     ".atom": "application/atom+xml; charset=utf-8",

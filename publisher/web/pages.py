@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from publisher import catalog, subscribers, tokens
 from publisher.errors import SubscriberError, TokenError
-from publisher.store import Store
+from publisher.mail import subscribers, tokens
+from publisher.store import Store, catalog
 from publisher.web.state import STATE, WebState
 
 logger = logging.getLogger(__name__)

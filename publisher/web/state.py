@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 import jinja2
 from aiohttp import web
 
-from publisher import subscribers
 from publisher.config import Config, bundled_templates
+from publisher.feeds.websub import PingStats
+from publisher.mail import subscribers
 from publisher.store import Store
-from publisher.websub import PingStats
 
 T = TypeVar("T")
 

@@ -1,0 +1,281 @@
+"""Front matter: finding it, parsing it (YAML with libyaml, TOML with tomllib), and reading its fields with
+the Jekyll and Hugo aliases.
+
+Keys are matched without regard to case (Hugo's way; ``lastMod`` is ``lastmod``), unknown keys and ``layout``
+are ignored. A scalar where text is wanted becomes text (``title: 2026``); a list or table where a scalar is
+wanted is an error naming the key and its line, because guessing would publish something nobody wrote.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, tzinfo
+from typing import Any, Literal
+
+import yaml
+
+from publisher.content.markup import one_line, xml_safe
+from publisher.content.readers import dates
+from publisher.errors import ContentError
+
+Kind = Literal["yaml", "toml"]
+_CLOSERS: dict[Kind, tuple[str, ...]] = {"yaml": ("---", "..."), "toml": ("+++",)}
+_TOML_LINE = re.compile(r"line (\d+)")
+_LIST_SEPARATOR = re.compile(r"\s*,\s*")
+_TRUE = frozenset(("true", "yes", "on", "1"))
+_FALSE = frozenset(("false", "no", "off", "0", ""))
+
+# Aliases in order of preference; the first one present wins.
+TITLE = ("title",)
+DATE = ("date", "publishdate", "pubdate")
+UPDATED = ("updated", "lastmod", "last_modified_at", "modified")
+AUTHORS = ("authors", "author")
+SUMMARY = ("excerpt", "summary", "description")
+IMAGE = ("image", "images", "cover")
+PERMALINK = ("permalink", "url")
+
+
+@dataclass(frozen=True)
+class Split:
+    """A file cut at its fences: the front matter source and the body after the closing fence."""
+
+    kind: Kind
+    source: str
+    body: str
+    first_line: int  # the file line of the front matter's first line (the one after the opening fence)
+
+
+@dataclass(frozen=True)
+class Meta:
+    """The fields a reader takes from front matter; None (or empty) where the file says nothing."""
+
+    title: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    summary: str = ""
+    image: str | None = None
+    permalink: str | None = None
+    draft: bool = False
+    key: str | None = None
+    slug: str | None = None
+
+
+def fence(text: str) -> Kind | None:
+    """ "yaml" if ``text`` opens with a ``---`` line, "toml" for ``+++``, else None."""
+    if text.startswith("---"):
+        kind: Kind = "yaml"
+    elif text.startswith("+++"):
+        kind = "toml"
+    else:
+        return None
+    newline = text.find("\n")
+    first = text[3:] if newline == -1 else text[3:newline]
+    return kind if not first.strip() else None
+
+
+def split(path: str, text: str, kind: Kind) -> Split:
+    """Cut ``text`` (which :func:`fence` recognised) at its closing fence."""
+    closers = _CLOSERS[kind]
+    start = text.find("\n") + 1
+    if start == 0:
+        raise ContentError(path, f"front matter is not closed (no second {closers[0]!r} line)", line=1)
+    pos = start
+    length = len(text)
+    while True:
+        end = text.find("\n", pos)
+        if end == -1:
+            end = length
+        if text.startswith(closers, pos) and not text[pos + 3 : end].strip():
+            return Split(kind=kind, source=text[start:pos], body=text[end + 1 :], first_line=2)
+        if end >= length:
+            raise ContentError(path, f"front matter is not closed (no second {closers[0]!r} line)", line=1)
+        pos = end + 1
+
+
+def parse(path: str, part: Split) -> dict[str, Any]:
+    """The front matter as a mapping with lower-case keys. Raises ContentError with the line of a syntax error."""
+    try:
+        # The C loader: the pure-Python one is several times slower, and 10,000 files add up.
+        raw = yaml.load(part.source, Loader=yaml.CSafeLoader) if part.kind == "yaml" else tomllib.loads(part.source)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = part.first_line + mark.line if mark is not None else part.first_line
+        reason = one_line(f"{exc.problem or ''} {exc.context or ''}") or "syntax error"
+        raise ContentError(path, f"malformed YAML front matter: {reason}", line=line) from exc
+    except tomllib.TOMLDecodeError as exc:
+        found = _TOML_LINE.search(str(exc))
+        # Without a line number the error is "at end of document": the last line of the front matter.
+        last = part.first_line + max(part.source.count("\n") - 1, 0)
+        line = part.first_line + int(found[1]) - 1 if found else last
+        reason = one_line(_TOML_LINE.sub("", str(exc)).replace("(at , column", "(column"))
+        raise ContentError(path, f"malformed TOML front matter: {reason}", line=line) from exc
+    except Exception as exc:  # libyaml and tomllib raise a few plain errors too (bad dates, deep nesting)
+        label = "YAML" if part.kind == "yaml" else "TOML"
+        reason = one_line(str(exc))[:200] or type(exc).__name__
+        line = _failing_line(part, type(exc)) if part.kind == "yaml" else None
+        raise ContentError(path, f"malformed {label} front matter: {reason}", line=line or part.first_line) from exc
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ContentError(path, f"front matter is {_kind(raw)}, not a mapping of keys", line=part.first_line)
+    return {key.lower(): value for key, value in raw.items() if isinstance(key, str)}
+
+
+def _failing_line(part: Split, error: type[BaseException]) -> int | None:
+    """The line of a value libyaml read but could not build (``date: 2026-02-30``), which its error does not
+    say: the first top-level line that fails the same way when loaded on its own. Only run on the error path."""
+    for number, line in enumerate(part.source.split("\n")):
+        if not line[:1].strip() or ":" not in line:
+            continue
+        try:
+            yaml.load(line, Loader=yaml.CSafeLoader)
+        except Exception as exc:
+            if isinstance(exc, error):
+                return part.first_line + number
+    return None
+
+
+def extract(path: str, part: Split, meta: Mapping[str, Any], tz: tzinfo) -> Meta:
+    """The fields of ``meta`` (from :func:`parse`) that publisher uses, checked and cleaned."""
+    fields = _Fields(path, part, meta)
+    return Meta(
+        title=fields.text(TITLE, line=True),
+        published=fields.when(DATE, tz),
+        updated=fields.when(UPDATED, tz),
+        authors=fields.names(AUTHORS),
+        categories=_unique(fields.words(("categories",), split=True) + fields.words(("category",), split=False)),
+        tags=_unique(fields.words(("tags",), split=True) + fields.words(("tag", "keywords"), split=False)),
+        summary=(fields.text(SUMMARY, line=False) or "").strip(),
+        image=fields.image(),
+        permalink=fields.text(PERMALINK, line=True),
+        draft=fields.flag("draft", default=False) or not fields.flag("published", default=True),
+        key=fields.text(("id",), line=True),
+        slug=fields.text(("slug",), line=True),
+    )
+
+
+class _Fields:
+    """Reading typed values out of a front-matter mapping; errors name the key and, if found, its line."""
+
+    def __init__(self, path: str, part: Split, meta: Mapping[str, Any]) -> None:
+        self.path = path
+        self.part = part
+        self.meta = meta
+
+    def first(self, aliases: tuple[str, ...]) -> tuple[str, Any]:
+        for key in aliases:
+            value = self.meta.get(key)
+            if value is not None and value != "" and value != []:
+                return key, value
+        return aliases[0], None
+
+    def error(self, key: str, reason: str) -> ContentError:
+        # `key: value` (YAML), `key = value` (TOML), or a TOML table header `[key]`.
+        pattern = rf"(?im)^[ \t]*\[*[ \t]*['\"]?{re.escape(key)}['\"]?[ \t]*[:=\].]"
+        found = re.search(pattern, self.part.source)
+        line = self.part.first_line + self.part.source.count("\n", 0, found.start()) if found else None
+        return ContentError(self.path, f"front matter {key!r}: {reason}", line=line)
+
+    def scalar(self, key: str, value: Any) -> str:
+        if isinstance(value, str):
+            return xml_safe(value)
+        if isinstance(value, bool | int | float | date | time):
+            return str(value)
+        raise self.error(key, f"expected text, got {_kind(value)}")
+
+    def text(self, aliases: tuple[str, ...], *, line: bool) -> str | None:
+        key, value = self.first(aliases)
+        if value is None:
+            return None
+        text = self.scalar(key, value)
+        text = one_line(text) if line else text
+        return text or None
+
+    def when(self, aliases: tuple[str, ...], tz: tzinfo) -> datetime | None:
+        key, value = self.first(aliases)
+        try:
+            if value is None:
+                return None
+            if isinstance(value, datetime | date):
+                return dates.to_aware(value, tz)
+            if isinstance(value, str):
+                return dates.parse(value, tz)
+        except ValueError as exc:
+            raise self.error(key, str(exc)) from exc
+        raise self.error(key, f"expected a date, got {_kind(value)}")
+
+    def names(self, aliases: tuple[str, ...]) -> tuple[str, ...]:
+        key, value = self.first(aliases)
+        items = value if isinstance(value, list) else [] if value is None else [value]
+        out = []
+        for item in items:
+            if isinstance(item, dict):
+                # Jekyll themes write `author: {name: ..., email: ...}`.
+                name = item.get("name") or item.get("display_name")
+                if name is None:
+                    raise self.error(key, "an author given as a table needs a 'name'")
+                item = name
+            text = one_line(self.scalar(key, item))
+            if text:
+                out.append(text)
+        return _unique(tuple(out))
+
+    def words(self, aliases: tuple[str, ...], *, split: bool) -> tuple[str, ...]:
+        key, value = self.first(aliases)
+        if value is None:
+            return ()
+        if isinstance(value, list):
+            parts = [self.scalar(key, item) for item in value]
+        elif isinstance(value, str) and split:
+            # Jekyll: `tags: ports trade` is two tags; a comma-separated string is the common mistake.
+            text = xml_safe(value)
+            parts = _LIST_SEPARATOR.split(text) if "," in text else text.split()
+        else:
+            parts = [self.scalar(key, value)]
+        return tuple(word for word in (one_line(part) for part in parts) if word)
+
+    def image(self) -> str | None:
+        key, value = self.first(IMAGE)
+        if isinstance(value, list):  # Hugo's `images` list: the first is the feature image
+            value = value[0] if value else None
+        if isinstance(value, dict):  # `image: {path: ..., alt: ...}` in some Jekyll themes
+            value = next((value[k] for k in ("path", "url", "src", "feature") if value.get(k)), None)
+            if value is None:
+                raise self.error(key, "an image given as a table needs a 'path' or 'url'")
+        if value is None:
+            return None
+        return one_line(self.scalar(key, value)) or None
+
+    def flag(self, key: str, *, default: bool) -> bool:
+        value = self.meta.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        if key == "published" and isinstance(value, date | str):
+            return default  # some generators put a date here; it is not a draft switch
+        raise self.error(key, f"expected true or false, got {_kind(value)}")
+
+
+def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "text"
+    return f"a {type(value).__name__}"

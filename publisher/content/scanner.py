@@ -1,0 +1,403 @@
+"""The scanner: the only stage that reads the content folder.
+
+It walks the folder, asks the store which files changed since the last scan (size, mtime, then a content
+hash), hands the bytes of changed files to :mod:`publisher.content.readers`, and records the results in the store.
+An unchanged file is never parsed again; a file whose bytes are unchanged but whose mtime moved is only
+re-stamped. One bad file is logged once with its reason, recorded as skipped, and the scan goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from fnmatch import fnmatch
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from publisher.config import Config
+from publisher.content import readers
+from publisher.errors import ContentError
+from publisher.models import ParsedItem
+from publisher.store import SourceRecord, Store, catalog, iso, now_utc
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ScanReport:
+    files_seen: int = 0
+    files_read: int = 0  # parsed this time
+    unchanged: int = 0
+    added: list[str] = field(default_factory=list)  # item keys
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    drafts: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)  # path → reason (new this scan)
+    # What the feeds must show again: item keys whose feed-visible content changed, before and after.
+    touched: catalog.Touched = field(default_factory=catalog.Touched)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    relpath: str
+    path: str
+    size: int
+    mtime_ns: int
+    problem: str = ""  # set when the file must be skipped without reading
+
+
+def scan(
+    config: Config,
+    store: Store,
+    *,
+    only: Iterable[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScanReport:
+    """Bring the store in line with the content folder.
+
+    ``only``: relative paths reported changed by a watcher; the walk is then limited to them (a path that
+    no longer exists is a deletion). ``None`` walks the whole folder, which is also the safety net.
+    ``progress(done, total)`` is called as files are handled.
+    """
+    root = config.paths.content
+    report = ScanReport()
+    if not root.is_dir():
+        logger.error("%s: the content folder does not exist", root)
+        return report
+    known = _known_sources(store, only)
+    if only is None:
+        candidates = list(_walk(root, config))
+    else:
+        # A file skipped because another held its id is looked at again: the other may be gone now.
+        duplicates = _known_sources(store, None, duplicates=True)
+        known.update(duplicates)
+        wanted = set(only) | set(duplicates)
+        candidates = [c for c in (_one(root, rel, config) for rel in sorted(wanted)) if c is not None]
+    report.files_seen = len(candidates)
+    seen = {cand.relpath for cand in candidates}
+    now = now_utc()
+    ctx = catalog.Context.load(config, store)
+    to_read: list[_Candidate] = []
+    done = 0
+    for cand in candidates:
+        known_row = known.get(cand.relpath)
+        if cand.problem:
+            _skip(store, cand, "", cand.problem, report, now, known=known_row)
+        elif (
+            known_row is not None
+            and (known_row.size, known_row.mtime_ns) == (cand.size, cand.mtime_ns)
+            and not known_row.reason.startswith(DUPLICATE)
+        ):
+            report.unchanged += 1
+        else:
+            to_read.append(cand)
+            continue
+        done += 1
+    if progress is not None and done:
+        progress(done, len(candidates))
+    # Files that are gone are forgotten first, so that a file renamed or moved in the same scan can take
+    # its id back: an explicit id is free again, and an unchanged file under a new path keeps the old key.
+    gone = [path for path in known if path not in seen]
+    moved: dict[str, str] = {}
+    for path in gone:
+        key = known[path].item_key
+        if key is not None:
+            moved[known[path].sha256] = key
+    for path in gone:
+        _forget(store, known[path], report)
+    loaded = _load_all(to_read, config.content.max_file_size, ctx.tz, config.site.author)
+    # One transaction per batch of files, a savepoint per file: fast, and one bad file undoes only itself.
+    for batch in _batches(loaded, _BATCH):
+        with store.transaction():
+            for item in batch:
+                _handle(item, known.get(item.cand.relpath), store, ctx, report, now, moved)
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(candidates))
+    return report
+
+
+_BATCH = 256
+DUPLICATE = "duplicate id"
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """One file read and parsed (or not), by a function that touches nothing but that file."""
+
+    cand: _Candidate
+    sha: str = ""
+    parsed: ParsedItem | None = None
+    problem: str = ""
+
+
+def _load(cand: _Candidate, max_size: int, tz: ZoneInfo, default_author: str) -> _Loaded:
+    if cand.size > max_size:
+        return _Loaded(cand, problem=f"file is {cand.size:,} bytes, over the limit of {max_size:,}")
+    try:
+        with open(cand.path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        return _Loaded(cand, problem=f"cannot read ({exc.strerror or exc})")
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        parsed = readers.read(cand.relpath, data, tz=tz, default_author=default_author, mtime=cand.mtime_ns / 1e9)
+    except ContentError as exc:
+        return _Loaded(cand, sha, problem=exc.reason if not exc.line else f"line {exc.line}: {exc.reason}")
+    except Exception as exc:  # an error boundary per file: one bad file never stops the others
+        logger.exception("%s: unexpected error while reading", cand.relpath)
+        return _Loaded(cand, sha, problem=f"internal error: {exc!r}")
+    return _Loaded(cand, sha, parsed)
+
+
+def _load_all(cands: list[_Candidate], max_size: int, tz: ZoneInfo, default_author: str) -> Iterator[_Loaded]:
+    """Read and parse, in order, one file at a time: memory stays flat however large the folder is."""
+    for cand in cands:
+        yield _load(cand, max_size, tz, default_author)
+
+
+def _batches(items: Iterable[_Loaded], size: int) -> Iterator[list[_Loaded]]:
+    batch: list[_Loaded] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# -- walking ----------------------------------------------------------------------------------------------
+
+
+def _walk(root: Path, config: Config) -> Iterator[_Candidate]:
+    stack = [(root, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            logger.warning("%s: cannot list folder (%s)", folder, exc.strerror or exc)
+            continue
+        subfolders = []
+        for entry in entries:
+            rel = prefix + entry.name
+            if entry.name.startswith("."):
+                continue
+            if _excluded(rel, config):
+                continue
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                subfolders.append((Path(entry.path), rel + "/"))
+                continue
+            if not readers.is_candidate(rel, config.content.extensions):
+                continue
+            if entry.is_symlink():
+                cand = _candidate(root, rel, Path(entry.path), True)
+                if cand is not None:
+                    yield cand
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                yield _Candidate(rel, entry.path, 0, 0, f"cannot read ({exc.strerror or exc})")
+                continue
+            if stat.S_ISREG(st.st_mode):
+                yield _Candidate(rel, entry.path, st.st_size, st.st_mtime_ns)
+        stack.extend(reversed(subfolders))
+
+
+def _one(root: Path, rel: str, config: Config) -> _Candidate | None:
+    rel = rel.replace(os.sep, "/").lstrip("/")
+    if any(part.startswith(".") for part in rel.split("/")) or _excluded(rel, config):
+        return None
+    if not readers.is_candidate(rel, config.content.extensions):
+        return None
+    path = root / rel
+    if not os.path.lexists(path):
+        return None
+    return _candidate(root, rel, path, path.is_symlink())
+
+
+def _candidate(root: Path, rel: str, path: Path, is_link: bool) -> _Candidate | None:
+    try:
+        if is_link:
+            target = path.resolve()
+            if not target.is_relative_to(root.resolve()):
+                return _Candidate(rel, str(path), 0, 0, "symlink leads outside the content folder")
+        st = path.stat()
+    except OSError as exc:
+        return _Candidate(rel, str(path), 0, 0, f"cannot read ({exc.strerror or exc})")
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return _Candidate(rel, str(path), st.st_size, st.st_mtime_ns)
+
+
+def _excluded(rel: str, config: Config) -> bool:
+    return any(fnmatch(rel, pattern) for pattern in config.content.exclude)
+
+
+# -- one file ---------------------------------------------------------------------------------------------
+
+
+def _known_sources(store: Store, only: Iterable[str] | None, *, duplicates: bool = False) -> dict[str, SourceRecord]:
+    sql = "SELECT path, size, mtime_ns, sha256, item_key, status, reason FROM sources"
+    if duplicates:
+        rows = store.conn.execute(f"{sql} WHERE status = 'skipped' AND reason LIKE ?", (DUPLICATE + " %",)).fetchall()
+    elif only is None:
+        rows = store.conn.execute(sql).fetchall()
+    else:
+        paths = sorted(set(only))
+        rows = []
+        for start in range(0, len(paths), 500):
+            chunk = paths[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows += store.conn.execute(f"{sql} WHERE path IN ({marks})", chunk).fetchall()
+    return {row[0]: SourceRecord(*row) for row in rows}
+
+
+def _handle(
+    loaded: _Loaded,
+    known: SourceRecord | None,
+    store: Store,
+    ctx: catalog.Context,
+    report: ScanReport,
+    now: datetime,
+    moved: dict[str, str],
+) -> None:
+    cand = loaded.cand
+    if known is not None and loaded.sha and known.sha256 == loaded.sha and known.status != "skipped":
+        # Touched but not changed (a checkout, a copy): only the stamp moves.
+        store.conn.execute(
+            "UPDATE sources SET size = ?, mtime_ns = ? WHERE path = ?", (cand.size, cand.mtime_ns, cand.relpath)
+        )
+        report.unchanged += 1
+        return
+    if loaded.parsed is None:
+        _skip(store, cand, loaded.sha, loaded.problem, report, now, known=known)
+        return
+    report.files_read += 1
+    parsed = loaded.parsed
+    for note in parsed.notes:
+        logger.info("%s: %s", cand.relpath, note)
+    old_key = moved.pop(loaded.sha, None) if known is None else None
+    if old_key and parsed.key == os.path.splitext(cand.relpath)[0]:
+        # The same bytes left another path in this scan: a move, not a new post. Same item, same id.
+        logger.info("%s: moved, keeps the id of %s", cand.relpath, old_key)
+        parsed = dataclasses.replace(parsed, key=old_key)
+    try:
+        _record(cand, loaded.sha, parsed, known, store, ctx, report, now)
+    except Exception as exc:  # the file's own savepoint is undone; the others stand
+        logger.exception("%s: unexpected error while recording", cand.relpath)
+        _skip(store, cand, loaded.sha, f"internal error: {exc!r}", report, now, known=known)
+
+
+def _record(
+    cand: _Candidate,
+    sha: str,
+    parsed: ParsedItem,
+    known: SourceRecord | None,
+    store: Store,
+    ctx: catalog.Context,
+    report: ScanReport,
+    now: datetime,
+) -> None:
+    old_key = known.item_key if known is not None else None
+    with store.transaction():
+        if parsed.draft:
+            if old_key:
+                catalog.remove_item(store, old_key, report.touched, at=now)
+                report.removed.append(old_key)
+            _save_source(store, cand, sha, None, "draft", "draft: not published", now)
+            report.drafts += 1
+            return
+        owner = store.scalar(
+            "SELECT source_path FROM items WHERE key = ? AND deleted_at IS NULL AND source_path != ?",
+            (parsed.key, cand.relpath),
+        )
+        if owner is not None:
+            if old_key:
+                catalog.remove_item(store, old_key, report.touched, at=now)
+                report.removed.append(old_key)
+            reason = f"{DUPLICATE} {parsed.key!r}: already used by {owner}"
+            _save_source(store, cand, sha, None, "skipped", reason, now)
+            _log_skip(cand.relpath, reason, known, report)
+            return
+        if old_key and old_key != parsed.key:
+            catalog.remove_item(store, old_key, report.touched, at=now)
+            report.removed.append(old_key)
+        outcome = catalog.upsert_item(store, ctx, parsed, mtime_ns=cand.mtime_ns, touched=report.touched, at=now)
+        _save_source(store, cand, sha, parsed.key, "ok", "", now)
+    if outcome == "added":
+        report.added.append(parsed.key)
+    elif outcome == "updated":
+        report.updated.append(parsed.key)
+
+
+def _save_source(
+    store: Store, cand: _Candidate, sha: str, item_key: str | None, status: str, reason: str, now: datetime
+) -> None:
+    store.conn.execute(
+        "INSERT INTO sources(path, size, mtime_ns, sha256, item_key, status, reason, scanned_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,"
+        " sha256 = excluded.sha256, item_key = excluded.item_key, status = excluded.status,"
+        " reason = excluded.reason, scanned_at = excluded.scanned_at",
+        (cand.relpath, cand.size, cand.mtime_ns, sha, item_key, status, reason, iso(now)),
+    )
+
+
+def _skip(
+    store: Store,
+    cand: _Candidate,
+    sha: str,
+    reason: str,
+    report: ScanReport,
+    now: datetime,
+    *,
+    known: SourceRecord | None = None,
+) -> None:
+    with store.transaction():
+        if known is not None and known.item_key:
+            # The file was good and is now broken: its item leaves the feeds until it is mended.
+            catalog.remove_item(store, known.item_key, report.touched, at=now)
+            report.removed.append(known.item_key)
+        _save_source(store, cand, sha, None, "skipped", reason, now)
+    _log_skip(cand.relpath, reason, known, report)
+
+
+def _log_skip(relpath: str, reason: str, known: SourceRecord | None, report: ScanReport) -> None:
+    report.skipped[relpath] = reason
+    # Logged once: a file that keeps the same problem scan after scan is not reported again.
+    if known is None or known.status != "skipped" or known.reason != reason:
+        logger.warning("%s: skipped: %s", relpath, reason)
+
+
+def _forget(store: Store, known: SourceRecord, report: ScanReport) -> None:
+    with store.transaction():
+        if known.item_key:
+            catalog.remove_item(store, known.item_key, report.touched, at=now_utc())
+            report.removed.append(known.item_key)
+        store.conn.execute("DELETE FROM sources WHERE path = ?", (known.path,))
+    logger.info("%s: removed", known.path)
+
+
+def skipped_sources(store: Store) -> list[tuple[str, str]]:
+    """Every file currently skipped, with its reason, for summaries."""
+    return [
+        (row[0], row[1])
+        for row in store.conn.execute("SELECT path, reason FROM sources WHERE status = 'skipped' ORDER BY path")
+    ]

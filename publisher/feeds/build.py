@@ -1,0 +1,152 @@
+"""A build: scan the content folder, then write again only the feeds the changes touched.
+
+Gather first, write second: every feed's entries are read from the store and rendered in memory; the writer
+replaces a file only when its bytes changed. The first build, and any build after a change of the settings
+that shape every feed (site title, base_url, feed formats...), writes every feed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+
+from publisher.config import Config
+from publisher.content import scanner
+from publisher.feeds import render as feeds
+from publisher.feeds import writers
+from publisher.feeds.render import FeedSpec
+from publisher.store import Store, catalog
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildReport:
+    scan: scanner.ScanReport
+    feeds_written: list[str] = field(default_factory=list)  # output-relative paths whose bytes changed
+    feeds_removed: list[str] = field(default_factory=list)
+    feeds_total: int = 0  # feeds (not files) that exist after the build
+    full: bool = False  # every feed was rendered
+    seconds: float = 0.0
+
+
+def build(
+    config: Config,
+    store: Store,
+    *,
+    changed: Iterable[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BuildReport:
+    """Scan (all files, or only the ``changed`` relative paths) and rebuild the feeds that changed."""
+    started = time.perf_counter()
+    scan = scanner.scan(config, store, only=changed, progress=progress)
+    report = BuildReport(scan=scan)
+    ctx = catalog.Context.load(config, store)
+    fingerprint = _fingerprint(config)
+    previous: dict[str, str] = json.loads(store.get_meta("feeds") or "{}")
+    out = config.paths.output
+    # A changed setting, or an output folder emptied by hand: write everything again.
+    report.full = store.get_meta("feeds_fingerprint") != fingerprint or not (out / "feeds.opml").exists()
+    if report.full:
+        fresh = plan(config, store)
+        gone = set(previous) - set(fresh)
+        paths = {key: spec.path for key, spec in fresh.items()}
+    else:
+        # Only the touched feeds are looked at: the cost of a change does not grow with the folder.
+        fresh = specs_for(config, store, scan.touched.keys)
+        gone = (scan.touched.keys & set(previous)) - set(fresh)
+        paths = {k: v for k, v in previous.items() if k not in gone} | {k: s.path for k, s in fresh.items()}
+    for key in sorted(fresh):
+        spec = fresh[key]
+        entries = _entries(config, store, ctx, key)
+        for fmt in config.feeds.formats:
+            rel = spec.path + feeds.EXTENSIONS[fmt]
+            if writers.write_if_changed(out / rel, feeds.render(spec, entries, config, fmt), sync_folder=False):
+                report.feeds_written.append(rel)
+    for key in sorted(gone):
+        report.feeds_removed += writers.remove(out, [previous[key] + ext for ext in feeds.EXTENSIONS.values()])
+    if report.full or set(paths) != set(previous):
+        specs = fresh if report.full else plan(config, store)
+        opml = feeds.render_opml([specs[k] for k in sorted(specs)], config)
+        if writers.write_if_changed(out / "feeds.opml", opml, sync_folder=False):
+            report.feeds_written.append("feeds.opml")
+    writers.sync_folders(out / rel for rel in report.feeds_written)
+    with store.transaction():
+        store.set_meta("feeds", json.dumps(paths, sort_keys=True))
+        store.set_meta("feeds_fingerprint", fingerprint)
+        store.set_meta("last_build", str(time.time()))
+    report.feeds_total = len(paths)
+    report.seconds = time.perf_counter() - started
+    if report.feeds_written or scan.changed:
+        logger.info(
+            "build: %d added, %d updated, %d removed, %d skipped; %d feed files written in %.2fs",
+            len(scan.added),
+            len(scan.updated),
+            len(scan.removed),
+            len(scan.skipped),
+            len(report.feeds_written),
+            report.seconds,
+        )
+    return report
+
+
+def plan(config: Config, store: Store) -> dict[str, FeedSpec]:
+    """Every feed that should exist now, by feed key."""
+    specs = {"site": feeds.site_spec(config)}
+    if config.feeds.per_correspondent:
+        for person in catalog.correspondents(store):
+            specs[f"correspondent/{person.slug}"] = feeds.correspondent_spec(config, person)
+    if config.feeds.per_category:
+        for slug, name in catalog.labels(store, "category"):
+            specs[f"category/{slug}"] = feeds.category_spec(config, name)
+    if config.feeds.per_tag:
+        for slug, name in catalog.labels(store, "tag"):
+            specs[f"tag/{slug}"] = feeds.tag_spec(config, name)
+    return specs
+
+
+def specs_for(config: Config, store: Store, keys: Iterable[str]) -> dict[str, FeedSpec]:
+    """The specs of those of ``keys`` whose feeds should exist now (enabled, and with entries)."""
+    specs: dict[str, FeedSpec] = {}
+    for key in keys:
+        kind, _, slug = key.partition("/")
+        if kind == "site":
+            specs[key] = feeds.site_spec(config)
+        elif kind == "correspondent" and config.feeds.per_correspondent:
+            person = catalog.correspondent(store, slug)
+            if person is not None and catalog.has_sections(store, slug):
+                specs[key] = feeds.correspondent_spec(config, person)
+        elif (kind == "category" and config.feeds.per_category) or (kind == "tag" and config.feeds.per_tag):
+            name = catalog.label(store, kind, slug)
+            if name is not None:
+                specs[key] = (feeds.category_spec if kind == "category" else feeds.tag_spec)(config, name)
+    return specs
+
+
+def _entries(config: Config, store: Store, ctx: catalog.Context, key: str) -> list[feeds.FeedEntry]:
+    limit = config.feeds.entries
+    kind, _, slug = key.partition("/")
+    if kind == "correspondent":
+        return [feeds.entry_for_section(item, s) for item, s in catalog.correspondent_entries(store, ctx, slug, limit)]
+    items = (
+        catalog.site_items(store, ctx, limit)
+        if kind == "site"
+        else catalog.labelled_items(store, ctx, kind, slug, limit)
+    )
+    return [feeds.entry_for_item(item) for item in items]
+
+
+def _fingerprint(config: Config) -> str:
+    """A hash of every setting that shapes all feeds at once."""
+    shape = {
+        "site": asdict(config.site),
+        "feeds": asdict(config.feeds),
+        "websub": list(config.websub.hubs),
+        "output": str(config.paths.output),
+        "version": 1,
+    }
+    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()

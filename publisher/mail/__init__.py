@@ -1,0 +1,1 @@
+"""Mail: subscribers and tokens, digests, rendering and composing messages, DKIM."""

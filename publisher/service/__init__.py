@@ -1,0 +1,1 @@
+"""The service: the daemon, its scheduler, systemd notification and logging."""

@@ -1,0 +1,474 @@
+"""The content half of the store: items, sections and correspondents, written by the scanner and read by
+the feed and digest builders.
+
+Identity rules live here. An item's ``uid`` (a ``tag:`` URI) is given once, when the item is first recorded,
+and never changed: not by edits, not by a move of ``base_url``, not by deletion and return of the file.
+HTML is rendered lazily, the first time a feed or digest needs it, and kept until the body changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
+
+from publisher.config import Config
+from publisher.content import markup
+from publisher.models import Correspondent, Item, ParsedItem, ParsedSection, Section, slugify
+from publisher.store import Store, dumps, iso, parse_iso
+
+
+@dataclass
+class Touched:
+    """The feeds a change touches, by feed key: "site", "correspondent/SLUG", "category/SLUG", "tag/SLUG"."""
+
+    keys: set[str] = field(default_factory=set)
+
+    def add_item_row(self, store: Store, key: str) -> None:
+        """Mark every feed the stored item ``key`` appears in (its state before or after a change)."""
+        self.keys.add("site")
+        for kind, value in store.conn.execute(
+            "SELECT kind, value FROM item_categories WHERE item_key = ?", (key,)
+        ).fetchall():
+            self.keys.add(f"{kind}/{value}")
+        for (slug,) in store.conn.execute(
+            "SELECT DISTINCT correspondent_slug FROM sections WHERE item_key = ?", (key,)
+        ).fetchall():
+            self.keys.add(f"correspondent/{slug}")
+
+    def add_parsed(self, parsed: ParsedItem) -> None:
+        """Mark every feed the item will appear in, from the item itself (no query)."""
+        self.keys.add("site")
+        self.keys.update(f"category/{slugify(c)}" for c in parsed.categories)
+        self.keys.update(f"tag/{slugify(t)}" for t in parsed.tags)
+        self.keys.update(f"correspondent/{s.correspondent_slug}" for s in parsed.sections)
+        self.keys.update(f"correspondent/{slugify(a)}" for a in parsed.authors[:1] if not parsed.sections)
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What turns a parsed item into a stored one: time zone, id authority, URLs."""
+
+    tz: ZoneInfo
+    authority: str
+    base_url: str
+    permalink: str
+    # Correspondents as stored (slug → name, role), so a scan writes a correspondent only when it changes.
+    # Cleared when a file's work is rolled back, since the rows it wrote are gone.
+    people: dict[str, tuple[str, str]] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def load(cls, config: Config, store: Store) -> Context:
+        authority = config.site.id_authority or store.get_meta("id_authority")
+        if not authority:
+            authority = urlsplit(config.site.base_url).hostname or "localhost"
+            store.set_meta("id_authority", authority)
+        base = config.site.base_url if config.site.base_url.endswith("/") else config.site.base_url + "/"
+        if store.get_meta("html_base") != base:
+            # Rendered HTML carries absolute links: a new base_url means rendering again.
+            store.conn.execute("UPDATE items SET html = NULL")
+            store.conn.execute("UPDATE sections SET html = NULL")
+            store.set_meta("html_base", base)
+        ctx = cls(tz=config.site.tz, authority=authority, base_url=base, permalink=config.site.permalink)
+        ctx.forget_people(store)
+        return ctx
+
+    def forget_people(self, store: Store) -> None:
+        """(Re)load the correspondents cache from the store: at load, and after a rollback."""
+        self.people.clear()
+        self.people.update(
+            (slug, (name, role))
+            for slug, name, role in store.conn.execute("SELECT slug, name, role FROM correspondents")
+        )
+
+    def uid(self, parsed: ParsedItem) -> str:
+        # RFC 4151: tag:authority,date:specific. The date is the item's first publication day.
+        day = parsed.published.astimezone(UTC).date().isoformat()
+        return f"tag:{self.authority},{day}:{quote(parsed.key, safe='/-._~')}"
+
+    def url_path(self, parsed: ParsedItem) -> str:
+        if parsed.permalink:
+            path = parsed.permalink.strip()
+            split = urlsplit(path)
+            if split.scheme or split.netloc:
+                return path  # an absolute URL, kept as written
+            return quote(path.lstrip("/"), safe="/-._~%")
+        local = parsed.published.astimezone(self.tz)
+        path = self.permalink.format(
+            year=f"{local.year:04d}",
+            month=f"{local.month:02d}",
+            day=f"{local.day:02d}",
+            slug=parsed.slug,
+            key=parsed.key,
+        )
+        return quote(path.lstrip("/"), safe="/-._~%")
+
+    def url(self, url_path: str) -> str:
+        # url_path() already gave a quoted path relative to base_url, or an absolute URL kept as written.
+        if url_path.startswith(("http://", "https://")):
+            return url_path
+        if url_path.startswith("//"):  # scheme-relative: the site's own scheme
+            return self.base_url.split(":", 1)[0] + ":" + url_path
+        return self.base_url + url_path
+
+
+def _content_hash(parsed: ParsedItem, url_path: str) -> str:
+    """A hash of everything the feeds show of an item: equal hashes, nothing to rebuild."""
+    h = hashlib.sha256()
+    for part in (
+        parsed.title,
+        parsed.published.isoformat(),
+        parsed.updated.isoformat() if parsed.updated else "",
+        *parsed.authors,
+        "\x1e",
+        *parsed.categories,
+        "\x1e",
+        *parsed.tags,
+        "\x1e",
+        parsed.summary,
+        parsed.image or "",
+        parsed.body_format,
+        parsed.body,
+        *(f"{s.correspondent}\x1d{s.role}\x1d{s.body}" for s in parsed.sections),
+        url_path,
+        parsed.source_path,
+    ):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+def _upsert_correspondent(store: Store, ctx: Context, name: str, role: str, at: str) -> str:
+    slug = slugify(name)
+    known = ctx.people.get(slug)
+    if known is not None and known == (name, role or known[1]):
+        return slug
+    ctx.people[slug] = (name, role or (known[1] if known else ""))
+    store.conn.execute(
+        "INSERT INTO correspondents(slug, name, role, first_seen) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(slug) DO UPDATE SET name = excluded.name,"
+        " role = CASE WHEN excluded.role != '' THEN excluded.role ELSE correspondents.role END",
+        (slug, name, role, at),
+    )
+    return slug
+
+
+def upsert_item(
+    store: Store, ctx: Context, parsed: ParsedItem, *, mtime_ns: int, touched: Touched, at: datetime
+) -> str:
+    """Record ``parsed``; returns "added", "updated" or "unchanged". The caller holds the transaction."""
+    now = iso(at)
+    url_path = ctx.url_path(parsed)
+    digest = _content_hash(parsed, url_path)
+    row = store.conn.execute(
+        "SELECT uid, content_hash, first_seen, deleted_at, published FROM items WHERE key = ?", (parsed.key,)
+    ).fetchone()
+    if row is not None and row[1] == digest and row[3] is None:
+        return "unchanged"
+    lead_author = parsed.authors[0] if parsed.authors else "Unknown"
+    author_slugs = [_upsert_correspondent(store, ctx, name, "", now) for name in parsed.authors or (lead_author,)]
+    if row is None:
+        uid, first_seen = ctx.uid(parsed), now
+        updated = parsed.updated or parsed.published
+    else:
+        uid, first_seen = row[0], row[2]
+        touched.add_item_row(store, parsed.key)
+        edited = datetime.fromtimestamp(mtime_ns / 1e9, UTC).replace(microsecond=0)
+        updated = parsed.updated or max(parsed.published, edited)
+    store.conn.execute(
+        "INSERT INTO items(key, uid, source_path, slug, url_path, title, published, updated, authors, categories,"
+        " tags, summary, image, body_format, body, html, content_hash, first_seen, deleted_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL)"
+        " ON CONFLICT(key) DO UPDATE SET source_path = excluded.source_path, slug = excluded.slug,"
+        " url_path = excluded.url_path, title = excluded.title, published = excluded.published,"
+        " updated = excluded.updated, authors = excluded.authors, categories = excluded.categories,"
+        " tags = excluded.tags, summary = excluded.summary, image = excluded.image,"
+        " body_format = excluded.body_format, body = excluded.body, html = NULL,"
+        " content_hash = excluded.content_hash, deleted_at = NULL",
+        (
+            parsed.key,
+            uid,
+            parsed.source_path,
+            parsed.slug,
+            url_path,
+            parsed.title,
+            iso(parsed.published),
+            iso(updated),
+            dumps(author_slugs),
+            dumps(list(parsed.categories)),
+            dumps(list(parsed.tags)),
+            parsed.summary,
+            parsed.image,
+            parsed.body_format,
+            parsed.body,
+            digest,
+            first_seen,
+        ),
+    )
+    _replace_sections(store, ctx, parsed, lead_author, now, fresh=row is None)
+    if row is not None:
+        store.conn.execute("DELETE FROM item_categories WHERE item_key = ?", (parsed.key,))
+    store.executemany(
+        "INSERT OR IGNORE INTO item_categories(item_key, kind, value, name, published) VALUES (?, ?, ?, ?, ?)",
+        [(parsed.key, "category", slugify(c), c, iso(parsed.published)) for c in parsed.categories]
+        + [(parsed.key, "tag", slugify(t), t, iso(parsed.published)) for t in parsed.tags],
+    )
+    touched.add_parsed(parsed)
+    # A file that comes back after deletion is new to the feeds again, under its old uid.
+    return "added" if row is None or row[3] is not None else "updated"
+
+
+def _replace_sections(
+    store: Store, ctx: Context, parsed: ParsedItem, lead_author: str, now: str, *, fresh: bool
+) -> None:
+    """Rewrite an item's sections, keeping the id and first-seen time of each correspondent's section that
+    was already there, so digests never send an edited section twice. ``fresh``: the item is new, it has
+    no sections yet."""
+    old: dict[tuple[str, int], tuple[int, str]] = {}
+    counts: dict[str, int] = {}
+    if not fresh:
+        for sid, slug, recorded in store.conn.execute(
+            "SELECT id, correspondent_slug, recorded_at FROM sections WHERE item_key = ? ORDER BY position",
+            (parsed.key,),
+        ).fetchall():
+            n = counts[slug] = counts.get(slug, 0) + 1
+            old[(slug, n)] = (sid, recorded)
+        store.conn.execute("DELETE FROM sections WHERE item_key = ?", (parsed.key,))
+    counts.clear()
+    rows = []
+    parsed_sections = parsed.sections or (ParsedSection(correspondent=lead_author, role="", body=parsed.body),)
+    for position, (section, anchor) in enumerate(zip(parsed_sections, _anchors_for(parsed_sections), strict=True)):
+        slug = _upsert_correspondent(store, ctx, section.correspondent, section.role, now)
+        n = counts[slug] = counts.get(slug, 0) + 1
+        # A new section is stamped as it is written, inside the write transaction, to the microsecond: a
+        # digest (also a write transaction) either sees it committed or runs wholly before this moment, and
+        # its window ends at or before it, so the next digest gathers it. Stamping at the scan's start
+        # instead could land a section behind a digest mark and it would never be mailed.
+        sid, recorded = old.get((slug, n), (None, ""))
+        recorded = recorded or datetime.now(UTC).isoformat(timespec="microseconds")
+        rows.append((sid, parsed.key, position, slug, section.role, anchor, section.body, recorded))
+    store.executemany(
+        "INSERT INTO sections(id, item_key, position, correspondent_slug, role, anchor, body, html, recorded_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+        rows,
+    )
+
+
+def _anchors_for(sections: Sequence[ParsedSection]) -> list[str]:
+    """One HTML id per section, from the correspondent's slug; a second section by the same person gets -2."""
+    anchors: list[str] = []
+    for section in sections:
+        base = section.correspondent_slug
+        anchor, n = base, 2
+        while anchor in anchors:
+            anchor, n = f"{base}-{n}", n + 1
+        anchors.append(anchor)
+    return anchors
+
+
+def remove_item(store: Store, key: str, touched: Touched, *, at: datetime) -> None:
+    """Take an item out of the feeds; its row stays (soft delete) so its uid is never given to another."""
+    touched.add_item_row(store, key)
+    store.conn.execute("UPDATE items SET deleted_at = ? WHERE key = ? AND deleted_at IS NULL", (iso(at), key))
+    store.conn.execute("DELETE FROM item_categories WHERE item_key = ?", (key,))
+
+
+# -- reading, for feeds and digests ---------------------------------------------------------------------------
+
+_ITEM_COLUMNS = (
+    "key, uid, url_path, title, published, updated, authors, categories, tags, summary, image, body_format,"
+    " html, source_path"
+)
+
+
+def correspondents(store: Store) -> list[Correspondent]:
+    """Every correspondent with at least one section in a published item, by name."""
+    rows = store.conn.execute(
+        "SELECT c.slug, c.name, c.role FROM correspondents c WHERE EXISTS ("
+        " SELECT 1 FROM sections s JOIN items i ON i.key = s.item_key"
+        " WHERE s.correspondent_slug = c.slug AND i.deleted_at IS NULL) ORDER BY c.name"
+    ).fetchall()
+    return [Correspondent(*row) for row in rows]
+
+
+def correspondent(store: Store, slug: str) -> Correspondent | None:
+    row = store.conn.execute("SELECT slug, name, role FROM correspondents WHERE slug = ?", (slug,)).fetchone()
+    return Correspondent(*row) if row else None
+
+
+def labels(store: Store, kind: str) -> list[tuple[str, str]]:
+    """(slug, display name) of every category (``kind`` "category") or tag ("tag") in a published item.
+
+    Names that differ only in case or punctuation share a slug; the first in sort order names the feed.
+    """
+    return store.conn.execute(
+        "SELECT value, min(name) FROM item_categories WHERE kind = ? GROUP BY value ORDER BY value", (kind,)
+    ).fetchall()
+
+
+def label(store: Store, kind: str, slug: str) -> str | None:
+    """The display name of one category or tag, None when no published item carries it."""
+    return store.scalar("SELECT min(name) FROM item_categories WHERE kind = ? AND value = ?", (kind, slug))
+
+
+def has_sections(store: Store, slug: str) -> bool:
+    """Whether the correspondent has a section in a published item."""
+    return bool(
+        store.scalar(
+            "SELECT EXISTS (SELECT 1 FROM sections s JOIN items i ON i.key = s.item_key"
+            " WHERE s.correspondent_slug = ? AND i.deleted_at IS NULL)",
+            (slug,),
+        )
+    )
+
+
+def site_items(store: Store, ctx: Context, limit: int) -> list[Item]:
+    rows = store.conn.execute(
+        f"SELECT {_ITEM_COLUMNS} FROM items WHERE deleted_at IS NULL ORDER BY published DESC, key LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return _items(store, ctx, rows)
+
+
+def labelled_items(store: Store, ctx: Context, kind: str, slug: str, limit: int) -> list[Item]:
+    keys = [
+        key
+        for (key,) in store.conn.execute(
+            "SELECT item_key FROM item_categories WHERE kind = ? AND value = ?"
+            " ORDER BY published DESC, item_key LIMIT ?",
+            (kind, slug, limit),
+        )
+    ]
+    marks = ",".join("?" * len(keys))
+    rows = store.conn.execute(
+        f"SELECT {_ITEM_COLUMNS} FROM items WHERE key IN ({marks}) ORDER BY published DESC, key", keys
+    ).fetchall()
+    return _items(store, ctx, rows)
+
+
+def correspondent_entries(store: Store, ctx: Context, slug: str, limit: int) -> list[tuple[Item, Section]]:
+    """A correspondent's sections, newest first, each with its item."""
+    pairs = store.conn.execute(
+        "SELECT s.item_key, s.id FROM sections s JOIN items i ON i.key = s.item_key"
+        " WHERE s.correspondent_slug = ? AND i.deleted_at IS NULL"
+        " ORDER BY i.published DESC, i.key, s.position LIMIT ?",
+        (slug, limit),
+    ).fetchall()
+    return sections_by_ids(store, ctx, [sid for _, sid in pairs])
+
+
+def sections_by_ids(store: Store, ctx: Context, ids: Sequence[int]) -> list[tuple[Item, Section]]:
+    """The sections with these ids (in the order given; ids of deleted items are left out), with items."""
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    keys = [
+        k for (k,) in store.conn.execute(f"SELECT DISTINCT item_key FROM sections WHERE id IN ({marks})", list(ids))
+    ]
+    kmarks = ",".join("?" * len(keys))
+    rows = store.conn.execute(
+        f"SELECT {_ITEM_COLUMNS} FROM items WHERE deleted_at IS NULL AND key IN ({kmarks})", keys
+    ).fetchall()
+    by_id = {s.id: (item, s) for item in _items(store, ctx, rows) for s in item.sections}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def _items(store: Store, ctx: Context, rows: Sequence[tuple]) -> list[Item]:  # type: ignore[type-arg]
+    if not rows:
+        return []
+    keys = [row[0] for row in rows]
+    marks = ",".join("?" * len(keys))
+    # The context mirrors the correspondents table (loaded with it, kept in step by every write).
+    people = {slug: Correspondent(slug, name, role) for slug, (name, role) in ctx.people.items()}
+    section_rows: dict[str, list[tuple]] = {k: [] for k in keys}  # type: ignore[type-arg]
+    for srow in store.conn.execute(
+        "SELECT id, item_key, position, correspondent_slug, role, anchor, body, html, recorded_at"
+        f" FROM sections WHERE item_key IN ({marks}) ORDER BY item_key, position",
+        keys,
+    ):
+        section_rows[srow[1]].append(srow)
+    items: list[Item] = []
+    new_section_html: list[tuple[str, int]] = []
+    new_item_html: list[tuple[str, str]] = []
+    for row in rows:
+        key, uid, url_path, title, published, updated, authors, cats, tags, summary, image, fmt, item_html, src = row
+        url = ctx.url(url_path)
+        srows = section_rows[key]
+        multi = len(srows) > 1
+        sections = []
+        for sid, _, position, slug, role, anchor, body, shtml, recorded in srows:
+            if shtml is None:
+                shtml = markup.render(body, fmt, page_url=url)
+                new_section_html.append((shtml, sid))
+            person = people.get(slug, Correspondent(slug, slug))
+            if role and role != person.role:
+                person = Correspondent(person.slug, person.name, role)
+            sections.append(
+                Section(
+                    id=sid,
+                    item_key=key,
+                    position=position,
+                    correspondent=person,
+                    anchor=anchor,
+                    body=body,
+                    html=shtml,
+                    recorded_at=parse_iso(recorded),
+                )
+            )
+        if item_html is None:
+            item_html = _item_html(sections, multi)
+            new_item_html.append((item_html, key))
+        items.append(
+            Item(
+                key=key,
+                uid=uid,
+                url=url,
+                title=title,
+                published=parse_iso(published),
+                updated=parse_iso(updated),
+                authors=tuple(people.get(s, Correspondent(s, s)) for s in json.loads(authors)),
+                categories=tuple(json.loads(cats)),
+                tags=tuple(json.loads(tags)),
+                summary=summary,
+                image=_image_url(image, ctx.base_url),
+                html=item_html,
+                source_path=src,
+                sections=tuple(sections),
+            )
+        )
+    if new_section_html or new_item_html:
+        # Keep what was rendered, so the next build does not render it again.
+        with store.transaction():
+            store.executemany("UPDATE sections SET html = ? WHERE id = ?", new_section_html)
+            store.executemany("UPDATE items SET html = ? WHERE key = ?", new_item_html)
+    return items
+
+
+def _image_url(image: str | None, base_url: str) -> str | None:
+    """The front-matter image as an absolute web URL; anything else (``javascript:``, ``data:``) is dropped,
+    since it lands in feed enclosures and email ``<img src>`` unsanitized."""
+    if not image:
+        return None
+    url = markup.absolute_url(image, base_url)
+    return url if urlsplit(url).scheme in ("http", "https") else None
+
+
+def _item_html(sections: Iterable[Section], multi: bool) -> str:
+    """The article's HTML: each correspondent's section in an element whose id is the section's anchor."""
+    parts = []
+    for section in sections:
+        byline = ""
+        if multi and section.position > 0:
+            who = html.escape(section.correspondent.name)
+            role = f", {html.escape(section.correspondent.role)}" if section.correspondent.role else ""
+            byline = f'<p class="byline">By {who}{role}</p>\n'
+        parts.append(f'<section id="{html.escape(section.anchor)}">\n{byline}{section.html}\n</section>')
+    return "\n".join(parts)
