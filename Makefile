@@ -28,6 +28,7 @@ lint: $(STAMP)
 
 ## Benchmarks (minutes, not part of the tests): builds beside Hugo, SMTP beside smtp-source, publish latency.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/build.py
 	$(BIN)/python bench/smtp.py
 	$(BIN)/python bench/latency.py
