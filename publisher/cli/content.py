@@ -135,15 +135,15 @@ def build(app: App) -> None:
     Example: publisher build
     """
     from publisher.feeds.build import build as run_build
-    from publisher.store import catalog
+    from publisher.store import content as db
 
     config = app.config
     with open_store(config) as store:
         with progress_bar("scanning") as progress:
             report = run_build(config, store, progress=progress)
         _print_scan(report.scan, store)
-        items = store.scalar("SELECT count(*) FROM items WHERE deleted_at IS NULL")
-        people = len(catalog.correspondents(store))
+        items = db.count_items(store)
+        people = len(db.published_correspondents(store))
     click.echo(f"store: {items} items, {people} correspondents")
     click.echo(
         f"feeds: {report.feeds_total} feeds, {len(report.feeds_written)} files written, "
@@ -160,14 +160,11 @@ def items(app: App, limit: int, slug: str | None) -> None:
 
     Example: publisher items -n 10
     """
+    from publisher.store import content as db
+
     config = app.config
     with open_store(config) as store:
-        sql = "SELECT published, key, title FROM items WHERE deleted_at IS NULL"
-        params: list[object] = []
-        if slug:
-            sql += " AND key IN (SELECT item_key FROM sections WHERE correspondent_slug = ?)"
-            params.append(slug)
-        rows = store.conn.execute(sql + " ORDER BY published DESC, key LIMIT ?", [*params, limit]).fetchall()
+        rows = db.recent_items(store, limit, correspondent=slug)
     for published, key, title in rows:
         click.echo(f"{published[:16].replace('T', ' ')}  {key}  {title}")
 
@@ -179,12 +176,11 @@ def correspondents(app: App) -> None:
 
     Example: publisher correspondents
     """
+    from publisher.store import content as db
+
     config = app.config
     with open_store(config) as store:
-        rows = store.conn.execute(
-            "SELECT c.slug, c.name, c.role, count(s.id) FROM correspondents c"
-            " JOIN sections s ON s.correspondent_slug = c.slug JOIN items i ON i.key = s.item_key"
-            " WHERE i.deleted_at IS NULL GROUP BY c.slug ORDER BY c.name"
-        ).fetchall()
-    for slug, name, role, count in rows:
+        rows = db.correspondent_section_counts(store)
+    for person, count in rows:
+        slug, name, role = person.slug, person.name, person.role
         click.echo(f"{slug:<28} {name}{', ' + role if role else ''}  ({count} section{'' if count == 1 else 's'})")

@@ -21,10 +21,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from publisher.config import Config
-from publisher.content import readers
+from publisher.content import catalog, readers
 from publisher.errors import ContentError
 from publisher.models import ParsedItem
-from publisher.store import SourceRecord, Store, catalog, iso, now_utc
+from publisher.store import Store, iso, now_utc
+from publisher.store import content as db
+from publisher.store.content import SourceRecord
 
 logger = logging.getLogger(__name__)
 
@@ -254,19 +256,9 @@ def _excluded(rel: str, config: Config) -> bool:
 
 
 def _known_sources(store: Store, only: Iterable[str] | None, *, duplicates: bool = False) -> dict[str, SourceRecord]:
-    sql = "SELECT path, size, mtime_ns, sha256, item_key, status, reason FROM sources"
     if duplicates:
-        rows = store.conn.execute(f"{sql} WHERE status = 'skipped' AND reason LIKE ?", (DUPLICATE + " %",)).fetchall()
-    elif only is None:
-        rows = store.conn.execute(sql).fetchall()
-    else:
-        paths = sorted(set(only))
-        rows = []
-        for start in range(0, len(paths), 500):
-            chunk = paths[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows += store.conn.execute(f"{sql} WHERE path IN ({marks})", chunk).fetchall()
-    return {row[0]: SourceRecord(*row) for row in rows}
+        return db.skipped_sources_like(store, DUPLICATE)
+    return db.sources(store, only)
 
 
 def _handle(
@@ -281,9 +273,7 @@ def _handle(
     cand = loaded.cand
     if known is not None and loaded.sha and known.sha256 == loaded.sha and known.status != "skipped":
         # Touched but not changed (a checkout, a copy): only the stamp moves.
-        store.conn.execute(
-            "UPDATE sources SET size = ?, mtime_ns = ? WHERE path = ?", (cand.size, cand.mtime_ns, cand.relpath)
-        )
+        db.restamp_source(store, cand.relpath, cand.size, cand.mtime_ns)
         report.unchanged += 1
         return
     if loaded.parsed is None:
@@ -324,10 +314,7 @@ def _record(
             _save_source(store, cand, sha, None, "draft", "draft: not published", now)
             report.drafts += 1
             return
-        owner = store.scalar(
-            "SELECT source_path FROM items WHERE key = ? AND deleted_at IS NULL AND source_path != ?",
-            (parsed.key, cand.relpath),
-        )
+        owner = db.item_owner(store, parsed.key, other_than=cand.relpath)
         if owner is not None:
             if old_key:
                 catalog.remove_item(store, old_key, report.touched, at=now)
@@ -350,13 +337,16 @@ def _record(
 def _save_source(
     store: Store, cand: _Candidate, sha: str, item_key: str | None, status: str, reason: str, now: datetime
 ) -> None:
-    store.conn.execute(
-        "INSERT INTO sources(path, size, mtime_ns, sha256, item_key, status, reason, scanned_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,"
-        " sha256 = excluded.sha256, item_key = excluded.item_key, status = excluded.status,"
-        " reason = excluded.reason, scanned_at = excluded.scanned_at",
-        (cand.relpath, cand.size, cand.mtime_ns, sha, item_key, status, reason, iso(now)),
+    db.save_source(
+        store,
+        cand.relpath,
+        size=cand.size,
+        mtime_ns=cand.mtime_ns,
+        sha256=sha,
+        item_key=item_key,
+        status=status,
+        reason=reason,
+        scanned_at=iso(now),
     )
 
 
@@ -391,13 +381,10 @@ def _forget(store: Store, known: SourceRecord, report: ScanReport) -> None:
         if known.item_key:
             catalog.remove_item(store, known.item_key, report.touched, at=now_utc())
             report.removed.append(known.item_key)
-        store.conn.execute("DELETE FROM sources WHERE path = ?", (known.path,))
+        db.delete_source(store, known.path)
     logger.info("%s: removed", known.path)
 
 
 def skipped_sources(store: Store) -> list[tuple[str, str]]:
     """Every file currently skipped, with its reason, for summaries."""
-    return [
-        (row[0], row[1])
-        for row in store.conn.execute("SELECT path, reason FROM sources WHERE status = 'skipped' ORDER BY path")
-    ]
+    return db.skipped_sources(store)

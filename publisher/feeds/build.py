@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from publisher.config import Config
-from publisher.content import scanner
+from publisher.content import catalog, scanner
 from publisher.feeds import render as feeds
 from publisher.feeds import writers
 from publisher.feeds.render import FeedSpec
-from publisher.store import Store, catalog
+from publisher.store import Store
 
 logger = logging.getLogger(__name__)
 

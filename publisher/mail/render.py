@@ -31,10 +31,11 @@ import jinja2
 from markupsafe import Markup
 
 from publisher.config import Config, bundled_templates
+from publisher.content import catalog
 from publisher.content.markup import one_line
 from publisher.errors import ConfigError
 from publisher.models import Correspondent
-from publisher.store import Store, catalog
+from publisher.store import Store
 
 if TYPE_CHECKING:
     from publisher.mail.digests import DigestPlan

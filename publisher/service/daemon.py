@@ -40,6 +40,7 @@ from publisher.feeds.websub import WebSubPublisher, topic_url
 from publisher.mail import digests, messages, tokens
 from publisher.service.scheduler import CronJob, IntervalJob, Scheduler, make_trigger
 from publisher.service.systemd import Notifier
+from publisher.store import content as store_content
 from publisher.store import iso, now_utc
 from publisher.web import Stats, StoreWorker, WebState, make_app
 
@@ -253,7 +254,7 @@ class Daemon:
         return task
 
     async def _status_line(self) -> str:
-        items = await self.web_db.run(lambda store: store.scalar("SELECT count(*) FROM items WHERE deleted_at IS NULL"))
+        items = await self.web_db.run(store_content.count_items)
         http = f"HTTP on {self._listening}" if self._listening else "no HTTP"
         return f"{items} items; watching {self.config.paths.content}; {http}"
 

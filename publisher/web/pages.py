@@ -7,9 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
+from publisher.content import catalog
 from publisher.errors import SubscriberError, TokenError
 from publisher.mail import subscribers, tokens
-from publisher.store import Store, catalog
+from publisher.store import Store
 from publisher.web.state import STATE, WebState
 
 logger = logging.getLogger(__name__)

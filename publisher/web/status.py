@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from publisher.store import Store, parse_iso
+from publisher.store import Store, content, parse_iso
 from publisher.web.state import STATE
 
 
@@ -19,9 +19,9 @@ def _store_figures(store: Store) -> dict[str, Any]:
 
     last_digest = store.scalar("SELECT max(created_at) FROM digests")
     return {
-        "items": store.scalar("SELECT count(*) FROM items WHERE deleted_at IS NULL") or 0,
-        "correspondents": store.scalar("SELECT count(*) FROM correspondents") or 0,
-        "skipped_sources": store.scalar("SELECT count(*) FROM sources WHERE status = 'skipped'") or 0,
+        "items": content.count_items(store),
+        "correspondents": content.count_correspondents(store),
+        "skipped_sources": content.count_skipped_sources(store),
         "outbox": by("SELECT state, count(*) FROM outbox GROUP BY state"),
         "subscribers": by("SELECT status, count(*) FROM subscribers GROUP BY status"),
         "last_build": float(store.get_meta("last_build") or 0) or None,

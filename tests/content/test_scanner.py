@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from publisher.config import Config
+from publisher.content import catalog
 from publisher.content.scanner import scan
 from publisher.mail import digests
 from publisher.mail import subscribers as subs
-from publisher.store import Store, catalog
+from publisher.store import Store
 
 POST = """---
 title: "{title}"

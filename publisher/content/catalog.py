@@ -1,5 +1,8 @@
-"""The content half of the store: items, sections and correspondents, written by the scanner and read by
-the feed and digest builders.
+"""The catalog: what a parsed item becomes in the store, and what stored rows become for feeds and digests.
+
+The scanner hands it parsed items; the feed and digest builders read :class:`~publisher.models.Item` objects
+from it. Its SQL is in :mod:`publisher.store.content`; the rules are here: ids, URLs, the content hash that
+decides whether feeds change, sections' stamps and anchors, and rendering.
 
 Identity rules live here. An item's ``uid`` (a ``tag:`` URI) is given once, when the item is first recorded,
 and never changed: not by edits, not by a move of ``base_url``, not by deletion and return of the file.
@@ -21,6 +24,7 @@ from publisher.config import Config
 from publisher.content import markup
 from publisher.models import Correspondent, Item, ParsedItem, ParsedSection, Section, slugify
 from publisher.store import Store, dumps, iso, parse_iso
+from publisher.store import content as db
 
 
 @dataclass
@@ -32,14 +36,8 @@ class Touched:
     def add_item_row(self, store: Store, key: str) -> None:
         """Mark every feed the stored item ``key`` appears in (its state before or after a change)."""
         self.keys.add("site")
-        for kind, value in store.conn.execute(
-            "SELECT kind, value FROM item_categories WHERE item_key = ?", (key,)
-        ).fetchall():
-            self.keys.add(f"{kind}/{value}")
-        for (slug,) in store.conn.execute(
-            "SELECT DISTINCT correspondent_slug FROM sections WHERE item_key = ?", (key,)
-        ).fetchall():
-            self.keys.add(f"correspondent/{slug}")
+        self.keys.update(f"{kind}/{value}" for kind, value in db.item_labels(store, key))
+        self.keys.update(f"correspondent/{slug}" for slug in db.item_correspondents(store, key))
 
     def add_parsed(self, parsed: ParsedItem) -> None:
         """Mark every feed the item will appear in, from the item itself (no query)."""
@@ -74,8 +72,7 @@ class Context:
         base = config.site.base_url if config.site.base_url.endswith("/") else config.site.base_url + "/"
         if store.get_meta("html_base") != base:
             # Rendered HTML carries absolute links: a new base_url means rendering again.
-            store.conn.execute("UPDATE items SET html = NULL")
-            store.conn.execute("UPDATE sections SET html = NULL")
+            db.clear_html(store)
             store.set_meta("html_base", base)
         ctx = cls(tz=config.site.tz, authority=authority, base_url=base, permalink=config.site.permalink)
         ctx.forget_people(store)
@@ -84,10 +81,7 @@ class Context:
     def forget_people(self, store: Store) -> None:
         """(Re)load the correspondents cache from the store: at load, and after a rollback."""
         self.people.clear()
-        self.people.update(
-            (slug, (name, role))
-            for slug, name, role in store.conn.execute("SELECT slug, name, role FROM correspondents")
-        )
+        self.people.update((slug, (name, role)) for slug, name, role in db.correspondent_rows(store))
 
     def uid(self, parsed: ParsedItem) -> str:
         # RFC 4151: tag:authority,date:specific. The date is the item's first publication day.
@@ -152,12 +146,7 @@ def _upsert_correspondent(store: Store, ctx: Context, name: str, role: str, at: 
     if known is not None and known == (name, role or known[1]):
         return slug
     ctx.people[slug] = (name, role or (known[1] if known else ""))
-    store.conn.execute(
-        "INSERT INTO correspondents(slug, name, role, first_seen) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT(slug) DO UPDATE SET name = excluded.name,"
-        " role = CASE WHEN excluded.role != '' THEN excluded.role ELSE correspondents.role END",
-        (slug, name, role, at),
-    )
+    db.upsert_correspondent(store, slug, name, role, at)
     return slug
 
 
@@ -168,10 +157,8 @@ def upsert_item(
     now = iso(at)
     url_path = ctx.url_path(parsed)
     digest = _content_hash(parsed, url_path)
-    row = store.conn.execute(
-        "SELECT uid, content_hash, first_seen, deleted_at, published FROM items WHERE key = ?", (parsed.key,)
-    ).fetchone()
-    if row is not None and row[1] == digest and row[3] is None:
+    row = db.item_state(store, parsed.key)
+    if row is not None and row.content_hash == digest and row.deleted_at is None:
         return "unchanged"
     lead_author = parsed.authors[0] if parsed.authors else "Unknown"
     author_slugs = [_upsert_correspondent(store, ctx, name, "", now) for name in parsed.authors or (lead_author,)]
@@ -179,51 +166,43 @@ def upsert_item(
         uid, first_seen = ctx.uid(parsed), now
         updated = parsed.updated or parsed.published
     else:
-        uid, first_seen = row[0], row[2]
+        uid, first_seen = row.uid, row.first_seen
         touched.add_item_row(store, parsed.key)
         edited = datetime.fromtimestamp(mtime_ns / 1e9, UTC).replace(microsecond=0)
         updated = parsed.updated or max(parsed.published, edited)
-    store.conn.execute(
-        "INSERT INTO items(key, uid, source_path, slug, url_path, title, published, updated, authors, categories,"
-        " tags, summary, image, body_format, body, html, content_hash, first_seen, deleted_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL)"
-        " ON CONFLICT(key) DO UPDATE SET source_path = excluded.source_path, slug = excluded.slug,"
-        " url_path = excluded.url_path, title = excluded.title, published = excluded.published,"
-        " updated = excluded.updated, authors = excluded.authors, categories = excluded.categories,"
-        " tags = excluded.tags, summary = excluded.summary, image = excluded.image,"
-        " body_format = excluded.body_format, body = excluded.body, html = NULL,"
-        " content_hash = excluded.content_hash, deleted_at = NULL",
-        (
-            parsed.key,
-            uid,
-            parsed.source_path,
-            parsed.slug,
-            url_path,
-            parsed.title,
-            iso(parsed.published),
-            iso(updated),
-            dumps(author_slugs),
-            dumps(list(parsed.categories)),
-            dumps(list(parsed.tags)),
-            parsed.summary,
-            parsed.image,
-            parsed.body_format,
-            parsed.body,
-            digest,
-            first_seen,
+    db.upsert_item(
+        store,
+        db.ItemRecord(
+            key=parsed.key,
+            uid=uid,
+            source_path=parsed.source_path,
+            slug=parsed.slug,
+            url_path=url_path,
+            title=parsed.title,
+            published=iso(parsed.published),
+            updated=iso(updated),
+            authors=dumps(author_slugs),
+            categories=dumps(list(parsed.categories)),
+            tags=dumps(list(parsed.tags)),
+            summary=parsed.summary,
+            image=parsed.image,
+            body_format=parsed.body_format,
+            body=parsed.body,
+            content_hash=digest,
+            first_seen=first_seen,
         ),
     )
     _replace_sections(store, ctx, parsed, lead_author, now, fresh=row is None)
-    if row is not None:
-        store.conn.execute("DELETE FROM item_categories WHERE item_key = ?", (parsed.key,))
-    store.executemany(
-        "INSERT OR IGNORE INTO item_categories(item_key, kind, value, name, published) VALUES (?, ?, ?, ?, ?)",
-        [(parsed.key, "category", slugify(c), c, iso(parsed.published)) for c in parsed.categories]
-        + [(parsed.key, "tag", slugify(t), t, iso(parsed.published)) for t in parsed.tags],
+    db.replace_labels(
+        store,
+        parsed.key,
+        [("category", slugify(c), c, iso(parsed.published)) for c in parsed.categories]
+        + [("tag", slugify(t), t, iso(parsed.published)) for t in parsed.tags],
+        fresh=row is None,
     )
     touched.add_parsed(parsed)
     # A file that comes back after deletion is new to the feeds again, under its old uid.
-    return "added" if row is None or row[3] is not None else "updated"
+    return "added" if row is None or row.deleted_at is not None else "updated"
 
 
 def _replace_sections(
@@ -232,18 +211,14 @@ def _replace_sections(
     """Rewrite an item's sections, keeping the id and first-seen time of each correspondent's section that
     was already there, so digests never send an edited section twice. ``fresh``: the item is new, it has
     no sections yet."""
-    old: dict[tuple[str, int], tuple[int, str]] = {}
+    old: dict[tuple[str, int], tuple[int | None, str]] = {}
     counts: dict[str, int] = {}
     if not fresh:
-        for sid, slug, recorded in store.conn.execute(
-            "SELECT id, correspondent_slug, recorded_at FROM sections WHERE item_key = ? ORDER BY position",
-            (parsed.key,),
-        ).fetchall():
+        for old_id, slug, recorded in db.section_stamps(store, parsed.key):
             n = counts[slug] = counts.get(slug, 0) + 1
-            old[(slug, n)] = (sid, recorded)
-        store.conn.execute("DELETE FROM sections WHERE item_key = ?", (parsed.key,))
+            old[(slug, n)] = (old_id, recorded)
     counts.clear()
-    rows = []
+    rows: list[tuple[int | None, int, str, str, str, str, str]] = []
     parsed_sections = parsed.sections or (ParsedSection(correspondent=lead_author, role="", body=parsed.body),)
     for position, (section, anchor) in enumerate(zip(parsed_sections, _anchors_for(parsed_sections), strict=True)):
         slug = _upsert_correspondent(store, ctx, section.correspondent, section.role, now)
@@ -254,12 +229,8 @@ def _replace_sections(
         # instead could land a section behind a digest mark and it would never be mailed.
         sid, recorded = old.get((slug, n), (None, ""))
         recorded = recorded or datetime.now(UTC).isoformat(timespec="microseconds")
-        rows.append((sid, parsed.key, position, slug, section.role, anchor, section.body, recorded))
-    store.executemany(
-        "INSERT INTO sections(id, item_key, position, correspondent_slug, role, anchor, body, html, recorded_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
-        rows,
-    )
+        rows.append((sid, position, slug, section.role, anchor, section.body, recorded))
+    db.replace_sections(store, parsed.key, rows, fresh=fresh)
 
 
 def _anchors_for(sections: Sequence[ParsedSection]) -> list[str]:
@@ -277,107 +248,56 @@ def _anchors_for(sections: Sequence[ParsedSection]) -> list[str]:
 def remove_item(store: Store, key: str, touched: Touched, *, at: datetime) -> None:
     """Take an item out of the feeds; its row stays (soft delete) so its uid is never given to another."""
     touched.add_item_row(store, key)
-    store.conn.execute("UPDATE items SET deleted_at = ? WHERE key = ? AND deleted_at IS NULL", (iso(at), key))
-    store.conn.execute("DELETE FROM item_categories WHERE item_key = ?", (key,))
+    db.delete_item(store, key, iso(at))
 
 
 # -- reading, for feeds and digests ---------------------------------------------------------------------------
 
-_ITEM_COLUMNS = (
-    "key, uid, url_path, title, published, updated, authors, categories, tags, summary, image, body_format,"
-    " html, source_path"
-)
-
 
 def correspondents(store: Store) -> list[Correspondent]:
     """Every correspondent with at least one section in a published item, by name."""
-    rows = store.conn.execute(
-        "SELECT c.slug, c.name, c.role FROM correspondents c WHERE EXISTS ("
-        " SELECT 1 FROM sections s JOIN items i ON i.key = s.item_key"
-        " WHERE s.correspondent_slug = c.slug AND i.deleted_at IS NULL) ORDER BY c.name"
-    ).fetchall()
-    return [Correspondent(*row) for row in rows]
+    return db.published_correspondents(store)
 
 
 def correspondent(store: Store, slug: str) -> Correspondent | None:
-    row = store.conn.execute("SELECT slug, name, role FROM correspondents WHERE slug = ?", (slug,)).fetchone()
-    return Correspondent(*row) if row else None
+    return db.correspondent(store, slug)
 
 
 def labels(store: Store, kind: str) -> list[tuple[str, str]]:
-    """(slug, display name) of every category (``kind`` "category") or tag ("tag") in a published item.
-
-    Names that differ only in case or punctuation share a slug; the first in sort order names the feed.
-    """
-    return store.conn.execute(
-        "SELECT value, min(name) FROM item_categories WHERE kind = ? GROUP BY value ORDER BY value", (kind,)
-    ).fetchall()
+    """(slug, display name) of every category (``kind`` "category") or tag ("tag") in a published item."""
+    return db.labels(store, kind)
 
 
 def label(store: Store, kind: str, slug: str) -> str | None:
     """The display name of one category or tag, None when no published item carries it."""
-    return store.scalar("SELECT min(name) FROM item_categories WHERE kind = ? AND value = ?", (kind, slug))
+    return db.label(store, kind, slug)
 
 
 def has_sections(store: Store, slug: str) -> bool:
     """Whether the correspondent has a section in a published item."""
-    return bool(
-        store.scalar(
-            "SELECT EXISTS (SELECT 1 FROM sections s JOIN items i ON i.key = s.item_key"
-            " WHERE s.correspondent_slug = ? AND i.deleted_at IS NULL)",
-            (slug,),
-        )
-    )
+    return db.has_sections(store, slug)
 
 
 def site_items(store: Store, ctx: Context, limit: int) -> list[Item]:
-    rows = store.conn.execute(
-        f"SELECT {_ITEM_COLUMNS} FROM items WHERE deleted_at IS NULL ORDER BY published DESC, key LIMIT ?",
-        (limit,),
-    ).fetchall()
-    return _items(store, ctx, rows)
+    return _items(store, ctx, db.newest_item_rows(store, limit))
 
 
 def labelled_items(store: Store, ctx: Context, kind: str, slug: str, limit: int) -> list[Item]:
-    keys = [
-        key
-        for (key,) in store.conn.execute(
-            "SELECT item_key FROM item_categories WHERE kind = ? AND value = ?"
-            " ORDER BY published DESC, item_key LIMIT ?",
-            (kind, slug, limit),
-        )
-    ]
-    marks = ",".join("?" * len(keys))
-    rows = store.conn.execute(
-        f"SELECT {_ITEM_COLUMNS} FROM items WHERE key IN ({marks}) ORDER BY published DESC, key", keys
-    ).fetchall()
-    return _items(store, ctx, rows)
+    return _items(store, ctx, db.labelled_item_rows(store, kind, slug, limit))
 
 
 def correspondent_entries(store: Store, ctx: Context, slug: str, limit: int) -> list[tuple[Item, Section]]:
     """A correspondent's sections, newest first, each with its item."""
-    pairs = store.conn.execute(
-        "SELECT s.item_key, s.id FROM sections s JOIN items i ON i.key = s.item_key"
-        " WHERE s.correspondent_slug = ? AND i.deleted_at IS NULL"
-        " ORDER BY i.published DESC, i.key, s.position LIMIT ?",
-        (slug, limit),
-    ).fetchall()
-    return sections_by_ids(store, ctx, [sid for _, sid in pairs])
+    return sections_by_ids(store, ctx, db.correspondent_section_ids(store, slug, limit))
 
 
 def sections_by_ids(store: Store, ctx: Context, ids: Sequence[int]) -> list[tuple[Item, Section]]:
     """The sections with these ids (in the order given; ids of deleted items are left out), with items."""
     if not ids:
         return []
-    marks = ",".join("?" * len(ids))
-    keys = [
-        k for (k,) in store.conn.execute(f"SELECT DISTINCT item_key FROM sections WHERE id IN ({marks})", list(ids))
-    ]
-    kmarks = ",".join("?" * len(keys))
-    rows = store.conn.execute(
-        f"SELECT {_ITEM_COLUMNS} FROM items WHERE deleted_at IS NULL AND key IN ({kmarks})", keys
-    ).fetchall()
-    by_id = {s.id: (item, s) for item in _items(store, ctx, rows) for s in item.sections}
+    by_id = {
+        s.id: (item, s) for item in _items(store, ctx, db.item_rows_of_sections(store, ids)) for s in item.sections
+    }
     return [by_id[i] for i in ids if i in by_id]
 
 
@@ -385,15 +305,10 @@ def _items(store: Store, ctx: Context, rows: Sequence[tuple]) -> list[Item]:  # 
     if not rows:
         return []
     keys = [row[0] for row in rows]
-    marks = ",".join("?" * len(keys))
     # The context mirrors the correspondents table (loaded with it, kept in step by every write).
     people = {slug: Correspondent(slug, name, role) for slug, (name, role) in ctx.people.items()}
     section_rows: dict[str, list[tuple]] = {k: [] for k in keys}  # type: ignore[type-arg]
-    for srow in store.conn.execute(
-        "SELECT id, item_key, position, correspondent_slug, role, anchor, body, html, recorded_at"
-        f" FROM sections WHERE item_key IN ({marks}) ORDER BY item_key, position",
-        keys,
-    ):
+    for srow in db.section_rows(store, keys):
         section_rows[srow[1]].append(srow)
     items: list[Item] = []
     new_section_html: list[tuple[str, int]] = []
@@ -447,8 +362,7 @@ def _items(store: Store, ctx: Context, rows: Sequence[tuple]) -> list[Item]:  # 
     if new_section_html or new_item_html:
         # Keep what was rendered, so the next build does not render it again.
         with store.transaction():
-            store.executemany("UPDATE sections SET html = ? WHERE id = ?", new_section_html)
-            store.executemany("UPDATE items SET html = ? WHERE key = ?", new_item_html)
+            db.save_html(store, new_section_html, new_item_html)
     return items
 
 

@@ -1,0 +1,462 @@
+"""The content tables: ``items``, ``sections``, ``correspondents``, ``sources``, ``item_categories`` and ``meta``.
+
+Every statement on these tables is here, behind a named function. The rules that decide what goes in them
+(ids, URLs, hashes, sections' stamps, rendering) are in :mod:`publisher.content.catalog`; the scanner's file
+bookkeeping is in :mod:`publisher.content.scanner`. These functions run inside the caller's transaction
+unless they say otherwise.
+
+Rows come back as plain tuples in the column order named by each function: the catalog turns them into
+:class:`~publisher.models.Item` objects, and the scanner reads thousands of them per scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from publisher.models import Correspondent
+
+if TYPE_CHECKING:
+    from publisher.store.db import Store
+
+Row = tuple[Any, ...]
+
+# SQLite's default limit on host parameters is 32766 (999 before 3.32); lists of keys are sent in chunks.
+_CHUNK = 500
+
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+# -- meta -----------------------------------------------------------------------------------------------------
+
+
+def get_meta(store: Store, key: str) -> str | None:
+    row = store.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def set_meta(store: Store, key: str, value: str) -> None:
+    store.conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+# -- sources: the files of the content folder as last scanned ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    item_key: str | None
+    status: str  # ok | draft | skipped
+    reason: str
+
+
+_SOURCE_COLUMNS = "SELECT path, size, mtime_ns, sha256, item_key, status, reason FROM sources"
+
+
+def sources(store: Store, paths: Iterable[str] | None = None) -> dict[str, SourceRecord]:
+    """The recorded sources by path: all of them, or those among ``paths``."""
+    if paths is None:
+        rows = store.conn.execute(_SOURCE_COLUMNS).fetchall()
+    else:
+        wanted = sorted(set(paths))
+        rows = []
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            rows += store.conn.execute(f"{_SOURCE_COLUMNS} WHERE path IN ({_marks(len(chunk))})", chunk).fetchall()
+    return {row[0]: SourceRecord(*row) for row in rows}
+
+
+def skipped_sources_like(store: Store, reason_prefix: str) -> dict[str, SourceRecord]:
+    """The skipped sources whose reason starts with ``reason_prefix`` (followed by a space)."""
+    rows = store.conn.execute(
+        f"{_SOURCE_COLUMNS} WHERE status = 'skipped' AND reason LIKE ?", (reason_prefix + " %",)
+    ).fetchall()
+    return {row[0]: SourceRecord(*row) for row in rows}
+
+
+def restamp_source(store: Store, path: str, size: int, mtime_ns: int) -> None:
+    """A file touched but not changed: only its size and mtime move."""
+    store.conn.execute("UPDATE sources SET size = ?, mtime_ns = ? WHERE path = ?", (size, mtime_ns, path))
+
+
+def save_source(
+    store: Store,
+    path: str,
+    *,
+    size: int,
+    mtime_ns: int,
+    sha256: str,
+    item_key: str | None,
+    status: str,
+    reason: str,
+    scanned_at: str,
+) -> None:
+    store.conn.execute(
+        "INSERT INTO sources(path, size, mtime_ns, sha256, item_key, status, reason, scanned_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,"
+        " sha256 = excluded.sha256, item_key = excluded.item_key, status = excluded.status,"
+        " reason = excluded.reason, scanned_at = excluded.scanned_at",
+        (path, size, mtime_ns, sha256, item_key, status, reason, scanned_at),
+    )
+
+
+def delete_source(store: Store, path: str) -> None:
+    store.conn.execute("DELETE FROM sources WHERE path = ?", (path,))
+
+
+def skipped_sources(store: Store) -> list[tuple[str, str]]:
+    """(path, reason) of every file currently skipped, by path."""
+    return [
+        (str(path), str(reason))
+        for path, reason in store.conn.execute(
+            "SELECT path, reason FROM sources WHERE status = 'skipped' ORDER BY path"
+        )
+    ]
+
+
+def count_skipped_sources(store: Store) -> int:
+    return int(store.conn.execute("SELECT count(*) FROM sources WHERE status = 'skipped'").fetchone()[0])
+
+
+# -- correspondents -----------------------------------------------------------------------------------------
+
+
+def correspondent_rows(store: Store) -> list[tuple[str, str, str]]:
+    """(slug, name, role) of every correspondent ever recorded."""
+    return [(str(s), str(n), str(r)) for s, n, r in store.conn.execute("SELECT slug, name, role FROM correspondents")]
+
+
+def upsert_correspondent(store: Store, slug: str, name: str, role: str, first_seen: str) -> None:
+    """Record a correspondent, or rename one; an empty ``role`` keeps the role already stored."""
+    store.conn.execute(
+        "INSERT INTO correspondents(slug, name, role, first_seen) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(slug) DO UPDATE SET name = excluded.name,"
+        " role = CASE WHEN excluded.role != '' THEN excluded.role ELSE correspondents.role END",
+        (slug, name, role, first_seen),
+    )
+
+
+def published_correspondents(store: Store) -> list[Correspondent]:
+    """Every correspondent with at least one section in a published item, by name."""
+    rows = store.conn.execute(
+        "SELECT c.slug, c.name, c.role FROM correspondents c WHERE EXISTS ("
+        " SELECT 1 FROM sections s JOIN items i ON i.key = s.item_key"
+        " WHERE s.correspondent_slug = c.slug AND i.deleted_at IS NULL) ORDER BY c.name"
+    ).fetchall()
+    return [Correspondent(*row) for row in rows]
+
+
+def correspondent(store: Store, slug: str) -> Correspondent | None:
+    """The correspondent recorded under ``slug``, published or not."""
+    row = store.conn.execute("SELECT slug, name, role FROM correspondents WHERE slug = ?", (slug,)).fetchone()
+    return Correspondent(*row) if row else None
+
+
+def correspondent_section_counts(store: Store) -> list[tuple[Correspondent, int]]:
+    """Each correspondent with sections in published items, by name, with how many sections."""
+    rows = store.conn.execute(
+        "SELECT c.slug, c.name, c.role, count(s.id) FROM correspondents c"
+        " JOIN sections s ON s.correspondent_slug = c.slug JOIN items i ON i.key = s.item_key"
+        " WHERE i.deleted_at IS NULL GROUP BY c.slug ORDER BY c.name"
+    ).fetchall()
+    return [(Correspondent(slug, name, role), int(n)) for slug, name, role, n in rows]
+
+
+def count_correspondents(store: Store) -> int:
+    """Every correspondent ever recorded."""
+    return int(store.conn.execute("SELECT count(*) FROM correspondents").fetchone()[0])
+
+
+def has_sections(store: Store, slug: str) -> bool:
+    """Whether the correspondent has a section in a published item."""
+    return bool(
+        store.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM sections s JOIN items i ON i.key = s.item_key"
+            " WHERE s.correspondent_slug = ? AND i.deleted_at IS NULL)",
+            (slug,),
+        ).fetchone()[0]
+    )
+
+
+# -- items: writing -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """What the catalog needs to know of a stored item before writing it again."""
+
+    uid: str
+    content_hash: str
+    first_seen: str
+    deleted_at: str | None
+    published: str
+
+
+def item_state(store: Store, key: str) -> ItemState | None:
+    row = store.conn.execute(
+        "SELECT uid, content_hash, first_seen, deleted_at, published FROM items WHERE key = ?", (key,)
+    ).fetchone()
+    return ItemState(*row) if row else None
+
+
+def item_owner(store: Store, key: str, *, other_than: str) -> str | None:
+    """The source path of the published item ``key`` when a file other than ``other_than`` holds it."""
+    row = store.conn.execute(
+        "SELECT source_path FROM items WHERE key = ? AND deleted_at IS NULL AND source_path != ?", (key, other_than)
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """One row of ``items`` as written; the JSON lists and times are already text."""
+
+    key: str
+    uid: str
+    source_path: str
+    slug: str
+    url_path: str
+    title: str
+    published: str
+    updated: str
+    authors: str  # JSON list of correspondent slugs
+    categories: str  # JSON list
+    tags: str  # JSON list
+    summary: str
+    image: str | None
+    body_format: str
+    body: str
+    content_hash: str
+    first_seen: str
+
+
+def upsert_item(store: Store, record: ItemRecord) -> None:
+    """Write an item, published again if it was deleted, with its HTML cleared to be rendered anew."""
+    store.conn.execute(
+        "INSERT INTO items(key, uid, source_path, slug, url_path, title, published, updated, authors, categories,"
+        " tags, summary, image, body_format, body, html, content_hash, first_seen, deleted_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL)"
+        " ON CONFLICT(key) DO UPDATE SET source_path = excluded.source_path, slug = excluded.slug,"
+        " url_path = excluded.url_path, title = excluded.title, published = excluded.published,"
+        " updated = excluded.updated, authors = excluded.authors, categories = excluded.categories,"
+        " tags = excluded.tags, summary = excluded.summary, image = excluded.image,"
+        " body_format = excluded.body_format, body = excluded.body, html = NULL,"
+        " content_hash = excluded.content_hash, deleted_at = NULL",
+        (
+            record.key,
+            record.uid,
+            record.source_path,
+            record.slug,
+            record.url_path,
+            record.title,
+            record.published,
+            record.updated,
+            record.authors,
+            record.categories,
+            record.tags,
+            record.summary,
+            record.image,
+            record.body_format,
+            record.body,
+            record.content_hash,
+            record.first_seen,
+        ),
+    )
+
+
+def delete_item(store: Store, key: str, at: str) -> None:
+    """Take an item out of the feeds: its row stays (soft delete), its categories and tags go."""
+    store.conn.execute("UPDATE items SET deleted_at = ? WHERE key = ? AND deleted_at IS NULL", (at, key))
+    store.conn.execute("DELETE FROM item_categories WHERE item_key = ?", (key,))
+
+
+def replace_labels(store: Store, key: str, rows: Iterable[tuple[str, str, str, str]], *, fresh: bool) -> None:
+    """Set an item's categories and tags: ``rows`` of (kind, slug, name, published). ``fresh``: it has none."""
+    if not fresh:
+        store.conn.execute("DELETE FROM item_categories WHERE item_key = ?", (key,))
+    store.conn.executemany(
+        "INSERT OR IGNORE INTO item_categories(item_key, kind, value, name, published) VALUES (?, ?, ?, ?, ?)",
+        [(key, *row) for row in rows],
+    )
+
+
+def item_labels(store: Store, key: str) -> list[tuple[str, str]]:
+    """(kind, slug) of the categories and tags of the stored item ``key``."""
+    return [
+        (str(k), str(v))
+        for k, v in store.conn.execute("SELECT kind, value FROM item_categories WHERE item_key = ?", (key,))
+    ]
+
+
+def item_correspondents(store: Store, key: str) -> list[str]:
+    """The slugs of the correspondents with a section in the stored item ``key``."""
+    return [
+        str(slug)
+        for (slug,) in store.conn.execute("SELECT DISTINCT correspondent_slug FROM sections WHERE item_key = ?", (key,))
+    ]
+
+
+def section_stamps(store: Store, key: str) -> list[tuple[int, str, str]]:
+    """(id, correspondent slug, recorded_at) of an item's sections, in order."""
+    return [
+        (int(sid), str(slug), str(recorded))
+        for sid, slug, recorded in store.conn.execute(
+            "SELECT id, correspondent_slug, recorded_at FROM sections WHERE item_key = ? ORDER BY position", (key,)
+        )
+    ]
+
+
+def replace_sections(
+    store: Store, key: str, rows: Sequence[tuple[int | None, int, str, str, str, str, str]], *, fresh: bool
+) -> None:
+    """Set an item's sections: ``rows`` of (id or None for a new one, position, correspondent slug, role,
+    anchor, body, recorded_at). Their HTML is cleared. ``fresh``: the item has no sections yet."""
+    if not fresh:
+        store.conn.execute("DELETE FROM sections WHERE item_key = ?", (key,))
+    store.conn.executemany(
+        "INSERT INTO sections(id, item_key, position, correspondent_slug, role, anchor, body, html, recorded_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+        [(sid, key, *rest) for sid, *rest in rows],
+    )
+
+
+def clear_html(store: Store) -> None:
+    """Forget every rendered HTML (rendered links are absolute: a new base URL renders everything again)."""
+    store.conn.execute("UPDATE items SET html = NULL")
+    store.conn.execute("UPDATE sections SET html = NULL")
+
+
+def save_html(store: Store, sections: Sequence[tuple[str, int]], items: Sequence[tuple[str, str]]) -> None:
+    """Keep rendered HTML: ``sections`` of (html, section id), ``items`` of (html, item key)."""
+    store.conn.executemany("UPDATE sections SET html = ? WHERE id = ?", sections)
+    store.conn.executemany("UPDATE items SET html = ? WHERE key = ?", items)
+
+
+# -- items: reading -----------------------------------------------------------------------------------------
+
+# The columns of an item row as read, in this order.
+ITEM_COLUMNS = (
+    "key",
+    "uid",
+    "url_path",
+    "title",
+    "published",
+    "updated",
+    "authors",
+    "categories",
+    "tags",
+    "summary",
+    "image",
+    "body_format",
+    "html",
+    "source_path",
+)
+_ITEMS = f"SELECT {', '.join(ITEM_COLUMNS)} FROM items"
+
+# The columns of a section row as read, in this order.
+SECTION_COLUMNS = ("id", "item_key", "position", "correspondent_slug", "role", "anchor", "body", "html", "recorded_at")
+
+
+def count_items(store: Store) -> int:
+    """Published items."""
+    return int(store.conn.execute("SELECT count(*) FROM items WHERE deleted_at IS NULL").fetchone()[0])
+
+
+def newest_item_rows(store: Store, limit: int) -> list[Row]:
+    """The newest published items (:data:`ITEM_COLUMNS`)."""
+    return store.conn.execute(
+        f"{_ITEMS} WHERE deleted_at IS NULL ORDER BY published DESC, key LIMIT ?", (limit,)
+    ).fetchall()
+
+
+def labelled_item_rows(store: Store, kind: str, slug: str, limit: int) -> list[Row]:
+    """The newest published items with a category (``kind`` "category") or tag ("tag") of this slug."""
+    keys = [
+        key
+        for (key,) in store.conn.execute(
+            "SELECT item_key FROM item_categories WHERE kind = ? AND value = ?"
+            " ORDER BY published DESC, item_key LIMIT ?",
+            (kind, slug, limit),
+        )
+    ]
+    return store.conn.execute(
+        f"{_ITEMS} WHERE key IN ({_marks(len(keys))}) ORDER BY published DESC, key", keys
+    ).fetchall()
+
+
+def correspondent_section_ids(store: Store, slug: str, limit: int) -> list[int]:
+    """A correspondent's sections in published items, newest item first."""
+    return [
+        int(sid)
+        for (sid,) in store.conn.execute(
+            "SELECT s.id FROM sections s JOIN items i ON i.key = s.item_key"
+            " WHERE s.correspondent_slug = ? AND i.deleted_at IS NULL"
+            " ORDER BY i.published DESC, i.key, s.position LIMIT ?",
+            (slug, limit),
+        )
+    ]
+
+
+def item_rows_of_sections(store: Store, ids: Sequence[int]) -> list[Row]:
+    """The published items holding the sections with these ids (:data:`ITEM_COLUMNS`), in no set order."""
+    if not ids:
+        return []
+    keys = [
+        k
+        for (k,) in store.conn.execute(f"SELECT DISTINCT item_key FROM sections WHERE id IN ({_marks(len(ids))})", ids)
+    ]
+    return store.conn.execute(f"{_ITEMS} WHERE deleted_at IS NULL AND key IN ({_marks(len(keys))})", keys).fetchall()
+
+
+def section_rows(store: Store, keys: Sequence[str]) -> list[Row]:
+    """The sections of these items (:data:`SECTION_COLUMNS`), by item key and position."""
+    return store.conn.execute(
+        f"SELECT {', '.join(SECTION_COLUMNS)} FROM sections WHERE item_key IN ({_marks(len(keys))})"
+        " ORDER BY item_key, position",
+        keys,
+    ).fetchall()
+
+
+def recent_items(store: Store, limit: int, *, correspondent: str | None = None) -> list[tuple[str, str, str]]:
+    """(published, key, title) of the newest published items, or of those with a section by ``correspondent``."""
+    sql = "SELECT published, key, title FROM items WHERE deleted_at IS NULL"
+    params: list[object] = []
+    if correspondent:
+        sql += " AND key IN (SELECT item_key FROM sections WHERE correspondent_slug = ?)"
+        params.append(correspondent)
+    rows = store.conn.execute(sql + " ORDER BY published DESC, key LIMIT ?", [*params, limit]).fetchall()
+    return [(str(p), str(k), str(t)) for p, k, t in rows]
+
+
+# -- categories and tags ------------------------------------------------------------------------------------
+
+
+def labels(store: Store, kind: str) -> list[tuple[str, str]]:
+    """(slug, display name) of every category (``kind`` "category") or tag ("tag") in a published item.
+
+    Names that differ only in case or punctuation share a slug; the first in sort order names the feed.
+    """
+    return [
+        (str(v), str(n))
+        for v, n in store.conn.execute(
+            "SELECT value, min(name) FROM item_categories WHERE kind = ? GROUP BY value ORDER BY value", (kind,)
+        )
+    ]
+
+
+def label(store: Store, kind: str, slug: str) -> str | None:
+    """The display name of one category or tag, None when no published item carries it."""
+    row = store.conn.execute(
+        "SELECT min(name) FROM item_categories WHERE kind = ? AND value = ?", (kind, slug)
+    ).fetchone()
+    return row[0] if row else None

@@ -1,0 +1,287 @@
+"""The SQLite file itself: opening it, transactions, the schema and its migrations.
+
+One file, WAL mode. The schema is versioned with ``PRAGMA user_version`` and
+moved forward by the numbered scripts in :data:`MIGRATIONS`; a store newer than this code refuses to open.
+
+Times are stored as ISO-8601 text in UTC (``2026-03-02T06:15:00+00:00``) so they sort as text.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from publisher.errors import StoreError
+from publisher.store import content
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: content
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE sources (
+        path TEXT PRIMARY KEY,          -- relative to the content folder, POSIX separators
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        item_key TEXT,                  -- NULL when the file gave no published item
+        status TEXT NOT NULL,           -- ok | draft | skipped
+        reason TEXT NOT NULL DEFAULT '',
+        scanned_at TEXT NOT NULL
+    );
+    CREATE TABLE correspondents (
+        slug TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL DEFAULT '',
+        first_seen TEXT NOT NULL
+    );
+    CREATE TABLE items (
+        key TEXT PRIMARY KEY,
+        uid TEXT NOT NULL UNIQUE,       -- tag: URI, given once, never changed
+        source_path TEXT NOT NULL,
+        slug TEXT NOT NULL,
+        url_path TEXT NOT NULL,
+        title TEXT NOT NULL,
+        published TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        authors TEXT NOT NULL,          -- JSON list of correspondent slugs
+        categories TEXT NOT NULL,       -- JSON list
+        tags TEXT NOT NULL,             -- JSON list
+        summary TEXT NOT NULL,
+        image TEXT,
+        body_format TEXT NOT NULL,
+        body TEXT NOT NULL,
+        html TEXT,                      -- rendered lazily, cleared when the body changes
+        content_hash TEXT NOT NULL,     -- of everything the feeds show; equal hash, no rebuild
+        first_seen TEXT NOT NULL,
+        deleted_at TEXT                 -- the file is gone; kept so its uid is never reused
+    );
+    CREATE INDEX items_published ON items(published) WHERE deleted_at IS NULL;
+    CREATE TABLE sections (
+        id INTEGER PRIMARY KEY,
+        item_key TEXT NOT NULL REFERENCES items(key),
+        position INTEGER NOT NULL,
+        correspondent_slug TEXT NOT NULL REFERENCES correspondents(slug),
+        role TEXT NOT NULL DEFAULT '',
+        anchor TEXT NOT NULL,
+        body TEXT NOT NULL,
+        html TEXT,
+        recorded_at TEXT NOT NULL,
+        UNIQUE(item_key, position)
+    );
+    CREATE INDEX sections_correspondent ON sections(correspondent_slug, recorded_at);
+    -- The categories and tags of published items (rows leave with their item).
+    CREATE TABLE item_categories (item_key TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
+                                  PRIMARY KEY (kind, value, item_key));
+    """,
+    # 2: subscribers, digests, outbox
+    """
+    CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,     -- normalised
+        name TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL,           -- pending | confirmed | unsubscribed | bounced
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        confirmed_at TEXT,
+        unsubscribed_at TEXT,
+        bounce_count INTEGER NOT NULL DEFAULT 0,
+        last_bounce_at TEXT
+    );
+    CREATE TABLE follows (
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,             -- correspondent | category | all
+        value TEXT NOT NULL DEFAULT '', -- slug or category name; '' for all
+        PRIMARY KEY (subscriber_id, kind, value)
+    );
+    CREATE INDEX follows_target ON follows(kind, value);
+    CREATE TABLE digests (
+        id TEXT PRIMARY KEY,            -- stable: scope + period end
+        scope TEXT NOT NULL,            -- correspondent:SLUG | category:NAME | all | combined
+        period_start TEXT NOT NULL,
+        period_end TEXT NOT NULL,
+        section_ids TEXT NOT NULL,      -- JSON list, frozen when the digest is made
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL            -- queued | sent (every outbox row settled)
+    );
+    CREATE TABLE digest_marks (          -- the end of the last successful digest per scope
+        scope TEXT PRIMARY KEY,
+        last_end TEXT NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,             -- digest | confirm | test
+        digest_id TEXT,                 -- for kind digest
+        subscriber_id INTEGER,
+        recipient TEXT NOT NULL,
+        message_id TEXT NOT NULL UNIQUE,
+        payload TEXT NOT NULL DEFAULT '{}',  -- JSON: what the composer needs besides the digest
+        state TEXT NOT NULL,            -- queued | sending | sent | failed
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        sent_at TEXT,
+        UNIQUE (digest_id, subscriber_id)
+    );
+    CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+    """,
+    # 3: an item's categories and tags are looked up by item on every edit, and listed with their names
+    """
+    CREATE INDEX item_categories_item ON item_categories(item_key);
+    ALTER TABLE item_categories ADD COLUMN name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE item_categories ADD COLUMN published TEXT NOT NULL DEFAULT '';
+    CREATE INDEX item_categories_newest ON item_categories(kind, value, published);
+    DELETE FROM item_categories WHERE item_key IN (SELECT key FROM items WHERE deleted_at IS NOT NULL);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def iso(dt: datetime) -> str:
+    """UTC ISO-8601 text for the store."""
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime given to the store")
+    return dt.astimezone(UTC).isoformat()
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class Store:
+    """A handle on the SQLite file. Not shared between threads; open one per thread or process."""
+
+    def __init__(self, path: Path | str, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            if not create and not self.path.exists():
+                raise StoreError(f"{self.path}: no store here; run 'publisher scan' first")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open the store ({exc})") from exc
+        self.conn = conn
+        self._savepoints = 0
+        self._migrate()
+
+    @functools.cached_property
+    def db(self) -> sqlite_utils.Database:
+        """The same connection through sqlite-utils, for ad-hoc queries and introspection.
+
+        Imported on first use: the hot paths use prepared SQL, and the command line starts faster without it.
+        """
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
+
+    # -- life cycle -------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE so concurrent writers wait instead of failing late.
+
+        Nested inside another, it is a savepoint: its own work is undone on error, the outer goes on.
+        """
+        if self.conn.in_transaction:
+            self._savepoints += 1
+            name = f"sp{self._savepoints}"
+            self.conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute(f"ROLLBACK TO {name}")
+                self.conn.execute(f"RELEASE {name}")
+                raise
+            else:
+                self.conn.execute(f"RELEASE {name}")
+            finally:
+                self._savepoints -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        try:
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a publisher store ({exc})") from exc
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: schema version {version} is newer than this publisher ({SCHEMA_VERSION})")
+        for number in range(version, SCHEMA_VERSION):
+            with self.transaction() as conn:
+                for statement in _statements(MIGRATIONS[number]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- meta -------------------------------------------------------------------------------------------
+
+    # The meta table belongs to store/content.py; these two are kept on the handle for its many callers.
+
+    def get_meta(self, key: str) -> str | None:
+        return content.get_meta(self, key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        content.set_meta(self, key, value)
+
+    # -- generic helpers --------------------------------------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        cur = self.conn.execute(sql, params)
+        cur.row_factory = sqlite3.Row  # type: ignore[assignment]
+        return cur.fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self.conn.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (no semicolons inside our DDL strings)."""
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
