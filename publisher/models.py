@@ -46,6 +46,9 @@ class ParsedSection:
     correspondent: str  # the person's name, as written
     role: str  # "Lisbon correspondent"; "" for the item's own author when unknown
     body: str  # source text of the section (Markdown, or plain paragraphs for body_format "text")
+    # The same text as the section before it, credited to one more co-author ("By A and B, ..."): it has a
+    # section (and a digest entry) of its own, and the article shows the text once.
+    shared: bool = False
 
     @property
     def correspondent_slug(self) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
@@ -234,9 +234,13 @@ def _replace_sections(
 
 
 def _anchors_for(sections: Sequence[ParsedSection]) -> list[str]:
-    """One HTML id per section, from the correspondent's slug; a second section by the same person gets -2."""
+    """One HTML id per section, from the correspondent's slug; a second section by the same person gets -2.
+    A shared section (a co-author's credit for the text before it) has the anchor of that text."""
     anchors: list[str] = []
     for section in sections:
+        if section.shared and anchors:
+            anchors.append(anchors[-1])
+            continue
         base = section.correspondent_slug
         anchor, n = base, 2
         while anchor in anchors:
@@ -375,14 +379,26 @@ def _image_url(image: str | None, base_url: str) -> str | None:
     return url if urlsplit(url).scheme in ("http", "https") else None
 
 
-def _item_html(sections: Iterable[Section], multi: bool) -> str:
-    """The article's HTML: each correspondent's section in an element whose id is the section's anchor."""
+def _item_html(sections: Sequence[Section], multi: bool) -> str:
+    """The article's HTML: each correspondent's section in an element whose id is the section's anchor.
+    Sections sharing an anchor (co-authors of one text) are one element, with every name in its byline."""
     parts = []
-    for section in sections:
+    for i, section in enumerate(sections):
+        if i and sections[i - 1].anchor == section.anchor:
+            continue
+        group = [section]
+        for later in sections[i + 1 :]:
+            if later.anchor != section.anchor:
+                break
+            group.append(later)
         byline = ""
         if multi and section.position > 0:
-            who = html.escape(section.correspondent.name)
+            who = html.escape(_names([s.correspondent.name for s in group]))
             role = f", {html.escape(section.correspondent.role)}" if section.correspondent.role else ""
             byline = f'<p class="byline">By {who}{role}</p>\n'
         parts.append(f'<section id="{html.escape(section.anchor)}">\n{byline}{section.html}\n</section>')
     return "\n".join(parts)
+
+
+def _names(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

@@ -132,7 +132,7 @@ def entry_for_section(item: Item, section: Section) -> FeedEntry:
     holds several sections the title names the correspondent ("Harbour week — Ana Ruiz"), so a reader
     following two correspondents can tell the two entries apart; a single-section item keeps its title.
     """
-    shared = len(item.sections) > 1
+    shared = len({s.anchor for s in item.sections}) > 1  # co-authors of one text share its anchor
     name = section.correspondent.name
     return FeedEntry(
         uid=f"{item.uid}#{section.anchor}",

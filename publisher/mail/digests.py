@@ -120,7 +120,7 @@ def _window(config: Config, store: Store, scope: str, now: datetime) -> tuple[da
 
 
 def _section_rows(
-    store: Store, scope: str, start: datetime, end: datetime, oldest: datetime
+    store: Store, scope: str, start: datetime, end: datetime, oldest: datetime, *, keep_shared: bool = False
 ) -> list[tuple[int, str, str]]:
     """(section id, correspondent slug, item key) of the sections ``scope`` gathers in the window."""
     sql = (
@@ -135,6 +135,12 @@ def _section_rows(
     elif kind == "category":
         sql += " AND s.item_key IN (SELECT item_key FROM item_categories WHERE kind = 'category' AND value = ?)"
         params.append(value)
+    if kind in ("all", "category") and not keep_shared:
+        # A co-author's credit for a text shares the text's anchor: the text once, not once per co-author.
+        sql += (
+            " AND NOT EXISTS (SELECT 1 FROM sections p WHERE p.item_key = s.item_key AND p.anchor = s.anchor"
+            " AND p.position < s.position)"
+        )
     sql += " ORDER BY i.published, s.item_key, s.position"
     return [(int(a), str(b), str(c)) for a, b, c in store.conn.execute(sql, params).fetchall()]
 
@@ -213,7 +219,8 @@ def _plan_scope(
     config: Config, store: Store, scope: str, now: datetime, *, followers: Mapping[str, list[int]] | None
 ) -> DigestPlan | None:
     start, end, oldest = _window(config, store, scope, now)
-    rows = _section_rows(store, "all" if scope == COMBINED else scope, start, end, oldest)
+    combined = scope == COMBINED
+    rows = _section_rows(store, "all" if combined else scope, start, end, oldest, keep_shared=combined)
     if not rows:
         log.info("digest %s: no new sections since %s; no digest", scope, iso(start))
         return None

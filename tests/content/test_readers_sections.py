@@ -30,10 +30,16 @@ def test_multi_correspondent_example() -> None:
 
 
 def test_a_body_without_bylines_is_one_section_by_the_author() -> None:
-    item = read("p.md", "---\nauthors: [Ana Ruiz, Tomas Berg]\n---\nFirst.\n\nSecond.")
+    item = read("p.md", "---\nauthor: Ana Ruiz\n---\nFirst.\n\nSecond.")
     assert len(item.sections) == 1
     assert (item.sections[0].correspondent, item.sections[0].role) == ("Ana Ruiz", "")
     assert item.sections[0].body == item.body == "First.\n\nSecond."
+
+
+def test_a_body_without_bylines_by_co_authors_credits_each_once() -> None:
+    item = read("p.md", "---\nauthors: [Ana Ruiz, Tomas Berg]\n---\nFirst.\n\nSecond.")
+    assert [(s.correspondent, s.shared) for s in item.sections] == [("Ana Ruiz", False), ("Tomas Berg", True)]
+    assert all(s.body == item.body == "First.\n\nSecond." for s in item.sections)
 
 
 def test_empty_lead_is_left_out() -> None:

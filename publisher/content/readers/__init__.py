@@ -19,7 +19,7 @@ import re
 from datetime import UTC, date, datetime, tzinfo
 
 from publisher.content.markup import one_line, xml_safe
-from publisher.content.readers import dates, frontmatter, plaintext, sections
+from publisher.content.readers import dates, frontmatter, people, plaintext, sections
 from publisher.errors import ContentError
 from publisher.models import BodyFormat, ParsedItem, slugify
 
@@ -109,7 +109,11 @@ def read(relpath: str, data: bytes, *, tz: tzinfo, default_author: str, mtime: f
         notes.append("no title found; used the file name")
     title = one_line(xml_safe(title))
 
-    authors = meta.authors or (one_line(xml_safe(default_author)) or "Newsroom",)
+    credited = _credited(meta.authors, role)
+    if not credited:
+        credited = [(one_line(xml_safe(default_author)) or "Newsroom", role)]
+    authors = tuple(dict.fromkeys(name for name, _ in credited))
+    roles = tuple(dict(credited)[name] for name in authors)
     return ParsedItem(
         source_path=relpath,
         key=meta.key or relpath[: len(relpath) - len(ext)],
@@ -126,9 +130,19 @@ def read(relpath: str, data: bytes, *, tz: tzinfo, default_author: str, mtime: f
         draft=meta.draft or "_drafts" in folders,
         body_format=body_format,
         body=body,
-        sections=sections.split(body, authors[0], role),
+        sections=sections.split(body, authors, roles),
         notes=tuple(notes),
     )
+
+
+def _credited(authors: tuple[str, ...], role: str) -> list[tuple[str, str]]:
+    """(name, role) of every author: each author string may hold several people ("A & B", "A, B and C") or
+    a name and a role ("Josh Aas, Executive Director"); ``role`` (a plain-text affiliation) fills the gaps."""
+    out: list[tuple[str, str]] = []
+    for text in authors:
+        for name, own_role in people.split_authors(text):
+            out.append((name, own_role or role))
+    return out
 
 
 def _decode(path: str, data: bytes) -> str:
