@@ -6,9 +6,10 @@ signed links) is rendered as *slots*, markers that :class:`Body` fills in per me
 joins, so 10,000 personalised emails cost one Jinja render and one CSS inlining.
 
 The HTML part is kept under ``digest.max_html_bytes`` *as encoded for the wire* (Gmail clips beyond
-~102 KB): a long digest first shortens section bodies to excerpts with "Read more" links to the article,
-then shows titles only, then leaves out the last sections with a link to the site. The text part always
-carries the same sections, titles and links as the HTML part.
+~102 KB): a long digest first shortens its long sections between blocks (:mod:`publisher.mail.shorten`:
+lists, headings and code blocks stay whole) with "Read more" links to the article, sharing the room out
+among the sections, then shows titles only, then leaves out the last sections with a link to the site.
+The text part always carries the same sections, titles and links as the HTML part.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import functools
 import html
 import re
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from html.parser import HTMLParser
@@ -34,6 +35,7 @@ from publisher.config import Config, bundled_templates
 from publisher.content import catalog
 from publisher.content.markup import one_line
 from publisher.errors import ConfigError
+from publisher.mail.shorten import cut_html
 from publisher.models import Correspondent
 from publisher.store import Store
 
@@ -49,8 +51,8 @@ SLOTS = ("name", "greeting", "email", "unsubscribe_url", "preferences_url")
 MARK = {slot: f"%%{_NONCE}:{slot}%%" for slot in SLOTS}
 _SLOT_RE = re.compile("%%" + _NONCE + r":(" + "|".join(SLOTS) + ")%%")
 
-# Excerpt lengths (characters) tried in turn when a digest is over budget; 0 means titles only.
-_EXCERPT_LEVELS = (None, 1500, 600, 200, 0)
+# Section lengths (characters of HTML) tried in turn when even shared-out room does not fit; 0: titles only.
+_FIXED_LEVELS = (3000, 1200, 400, 0)
 # Longest possible filling of each slot, in encoded bytes, reserved from the size budget.
 _NAME_BYTES = 200 * 6
 
@@ -138,15 +140,15 @@ class Entry:
     lead: bool = True  # the first section of its article
 
     def shortened(self, limit: int | None) -> Entry:
+        """This entry cut between blocks to about ``limit`` characters of HTML; 0: title only."""
         if limit is None:
             return self
-        plain = html_to_text(str(self.html), links=False)
         if limit == 0:
             return replace(self, html=Markup(""), text="", truncated=True)
-        excerpt = excerpt_of(plain, limit)
-        if excerpt == plain:
-            return replace(self, html=Markup(f"<p>{html.escape(plain)}</p>"), text=plain)
-        return replace(self, html=Markup(f"<p>{html.escape(excerpt)}</p>"), text=excerpt, truncated=True)
+        kept, cut = cut_html(str(self.html), limit)
+        if not cut:
+            return self
+        return replace(self, html=Markup(kept), text=html_to_text(kept), truncated=True)
 
 
 @dataclass(frozen=True)
@@ -188,10 +190,15 @@ class _TextWriter(HTMLParser):
         self.out: list[str] = []
         self.href: list[str | None] = []
         self.anchor_text: list[int] = []
+        # Code blocks keep their lines and indentation: each is set aside whole, a placeholder stands in.
+        self.pre_start: list[int] = []
+        self.pre_texts: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self._BLOCKS:
             self.out.append("\n\n")
+            if tag == "pre":
+                self.pre_start.append(len(self.out))
         elif tag == "br":
             self.out.append("\n")
         elif tag == "li":
@@ -205,6 +212,13 @@ class _TextWriter(HTMLParser):
                 self.out.append(f"[{alt}]")
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "pre" and self.pre_start:
+            start = self.pre_start.pop()
+            if not self.pre_start:
+                code = "".join(self.out[start:]).removeprefix("\n").rstrip()
+                del self.out[start:]
+                self.out.append(f"\x00{len(self.pre_texts)}\x00")
+                self.pre_texts.append(code)
         if tag in self._BLOCKS:
             self.out.append("\n\n")
         elif tag == "a" and self.href:
@@ -223,7 +237,10 @@ class _TextWriter(HTMLParser):
             paragraph = "\n".join(line for line in lines if line)
             if paragraph:
                 paragraphs.append(paragraph)
-        return "\n\n".join(paragraphs)
+        text = "\n\n".join(paragraphs)
+        if self.pre_texts:
+            text = re.sub("\x00([0-9]+)\x00", lambda m: self.pre_texts[int(m.group(1))], text)
+        return text
 
 
 def html_to_text(fragment: str, *, links: bool = True) -> str:
@@ -232,16 +249,6 @@ def html_to_text(fragment: str, *, links: bool = True) -> str:
     writer.feed(fragment)
     writer.close()
     return writer.text()
-
-
-def excerpt_of(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[:limit]
-    space = max(cut.rfind(" "), cut.rfind("\n"))
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:.-\n") + "…"
 
 
 def load_entries(config: Config, store: Store, section_ids: Sequence[int]) -> list[Entry]:
@@ -473,13 +480,22 @@ def render_digest(
         return len(encode_body(data, encoding)) + reserve(body)
 
     truncated = False
-    for level in _EXCERPT_LEVELS:
-        shown = [e.shortened(level) for e in entries]
-        html_body, text_body, encoding = attempt(shown, 0)
-        if size(html_body, encoding) <= budget:
-            break
+    shown = list(entries)
+    html_body, text_body, encoding = attempt(shown, 0)
+    full = size(html_body, encoding)
+    fitted = full <= budget
+    if not fitted:
         truncated = True
-    else:
+        bare = [e.shortened(0) for e in entries]
+        titles = attempt(bare, 0)
+        least = size(titles[0], titles[2])
+        for limits in _limits(entries, full, least, budget):
+            shown = [e.shortened(limit) for e, limit in zip(entries, limits, strict=True)]
+            html_body, text_body, encoding = attempt(shown, 0) if any(limits) else titles
+            if size(html_body, encoding) <= budget:
+                fitted = True
+                break
+    if not fitted:
         # Titles alone are too many: keep as many as fit (found by halving), and link to the site.
         low, high = 0, len(shown)
         best = attempt(shown[:0], len(entries))
@@ -504,6 +520,40 @@ def render_digest(
         shown=len(shown),
         truncated=truncated,
     )
+
+
+def _limits(entries: Sequence[Entry], full: int, least: int, budget: int) -> Iterator[list[int]]:
+    """Per-entry HTML lengths to try, longest first, for a digest of ``full`` bytes that must fit ``budget``.
+
+    ``least`` is the digest's size with titles only. The room left beyond that is shared out in proportion
+    to what the sections weigh once rendered (CSS inlined, encoded): short sections stay whole and the long
+    ones share the rest equally. When that still does not fit, each try is tighter; titles only come last.
+    """
+    lengths = [len(e.html) for e in entries]
+    total = sum(lengths)
+    if total and budget > least:
+        weight = max(full - least, 1) / total  # encoded bytes per character of section HTML
+        room = int((budget - least) / weight)
+        for share in (0.95, 0.8, 0.6, 0.4):
+            yield _water_fill(lengths, int(room * share))
+    for level in _FIXED_LEVELS:
+        yield [min(level, n) if level else 0 for n in lengths]
+
+
+def _water_fill(lengths: Sequence[int], room: int) -> list[int]:
+    """Limits that keep each length whole when it is under an equal share of ``room``, the others at the share."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    limits = list(lengths)
+    left, count = room, len(lengths)
+    for rank, i in enumerate(order):
+        share = left // (count - rank)
+        if lengths[i] <= share:
+            left -= lengths[i]
+            continue
+        for j in order[rank:]:
+            limits[j] = max(share, 1)
+        break
+    return limits
 
 
 def default_reserve(config: Config) -> Callable[[Body], int]:
