@@ -2,10 +2,13 @@
 
     python bench/smtp.py [--messages 10000] [--connections 16] [--rounds 3] [--small 1000] [--big 100000]
 
-Three senders in the same run, against the same smtp-sink:
+Four senders in the same run, against the same smtp-sink:
 
 - ``smtp-source -d`` (Postfix's C load generator: ``-s`` sessions = our connections, each reused, ``-m`` the
   same count, ``-l`` the size of our digest);
+- the whole command, ``publisher digest send``, as an operator types it, in its own process over a store
+  whose subscribers have nothing queued yet: start-up, planning, queueing every row, rendering and the
+  drain, timed from the exec to the exit;
 - the outbox drain (``publisher.delivery.outbox.drain`` over a real SQLite file with every row queued by
   ``publisher.mail.digests.queue``, messages made by ``publisher.mail.messages.Composer``, SMTP through the pool);
 - a plain ``smtplib`` loop on one connection sending the same messages (made by the same Composer).
@@ -13,7 +16,7 @@ Three senders in the same run, against the same smtp-sink:
 Each sender runs ``--rounds`` times, interleaved, and its best round counts (the machine is shared). Then
 the peak RSS (VmHWM) of a fresh process per size, each draining a store of ``--small`` and of ``--big`` queued
 recipients to the sink (the drain's process plus its compose worker). Targets: drain ≥ 0.4 × smtp-source and
-≥ 5 × the smtplib loop; RSS(big) ≤ 1.2 × RSS(small).
+≥ 5 × the smtplib loop; the whole command ≥ 0.4 × smtp-source; RSS(big) ≤ 1.2 × RSS(small).
 
 Without smtp-sink (``apt-get install postfix``) the bench says so and measures memory against an aiosmtpd
 sink instead. Each measured sender runs in its own process, so one's memory never counts against another.
@@ -61,8 +64,11 @@ def free_port() -> int:
 # -- a site with N subscribers and one queued digest each ----------------------------------------------
 
 
-def make_site(folder: Path, subscribers: int, port: int, connections: int) -> Path:
-    """A site folder whose store holds one queued ~20 KB digest per subscriber; its config path."""
+def make_site(folder: Path, subscribers: int, port: int, connections: int, *, queue: bool = True) -> Path:
+    """A site folder whose store holds one queued ~20 KB digest per subscriber; its config path.
+
+    ``queue`` False: the subscribers and their follows only, for ``publisher digest send`` to queue.
+    """
     from publisher import config as config_mod
     from publisher.content import scanner
     from publisher.mail import digests
@@ -99,10 +105,11 @@ def make_site(folder: Path, subscribers: int, port: int, connections: int) -> Pa
                     "INSERT INTO follows (subscriber_id, kind, value) VALUES (?, 'correspondent', 'ana-ruiz')",
                     (cur.lastrowid,),
                 )
-        queued = digests.queue(config, store)
-        assert queued, "no digest was queued"
-        count = store.scalar("SELECT COUNT(*) FROM outbox WHERE state = 'queued'")
-        assert count == subscribers, count
+        if queue:
+            queued = digests.queue(config, store)
+            assert queued, "no digest was queued"
+            count = store.scalar("SELECT COUNT(*) FROM outbox WHERE state = 'queued'")
+            assert count == subscribers, count
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return config_path
 
@@ -207,6 +214,19 @@ def child_smtplib(config_path: str, port: int) -> dict[str, float]:
             "maxrss_kb": peak_rss_kb()}  # fmt: skip
 
 
+def run_command(config_path: Path, messages: int) -> dict[str, Any]:
+    """``publisher digest send`` in a fresh interpreter, as typed by an operator, from exec to exit."""
+    cmd = [sys.executable, "-m", "publisher", "--config", str(config_path), "digest", "send"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env, cwd=config_path.parent)
+    seconds = time.perf_counter() - started
+    sent = next((line.split()[1] for line in out.stdout.splitlines() if line.startswith("Sent ")), "")
+    if out.returncode != 0 or sent != str(messages):
+        raise SystemExit(f"publisher digest send failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    return {"sent": messages, "seconds": seconds}
+
+
 def run_child(*args: str) -> dict[str, Any]:
     out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False)
     if out.returncode != 0:
@@ -272,42 +292,56 @@ def verdict(ok: bool) -> str:
 
 
 def throughput(
-    args: argparse.Namespace, work: Path, site: Path, port: int, size: int, source_bin: str
+    args: argparse.Namespace, work: Path, site: Path, bare: Path, port: int, size: int, source_bin: str
 ) -> dict[str, Any]:
     """Each sender ``--rounds`` times, interleaved; the best round of each (the machine is shared)."""
     best: dict[str, dict[str, Any]] = {}
 
     def keep(name: str, result: dict[str, Any]) -> None:
         result["rate"] = result["sent"] / result["seconds"]
+        rates = [*best.get(name, {}).get("rates", []), result["rate"]]
         if name not in best or result["rate"] > best[name]["rate"]:
             best[name] = result
+        best[name]["rates"] = rates
 
     for n in range(args.rounds):
         keep("smtp-source", run_smtp_source(source_bin, port, args.messages, args.connections, size))
+        keep("command", run_command(fresh_copy(bare, work / f"run-command-{n}"), args.messages))
         keep("drain", run_child("drain", str(fresh_copy(site, work / f"run-drain-{n}"))))
         keep("smtplib", run_child("smtplib", str(fresh_copy(site, work / f"run-smtplib-{n}")), str(port)))
     return best
 
 
-def report(args: argparse.Namespace, best: dict[str, Any], small: dict[str, Any], big: dict[str, Any]) -> None:
+def report(
+    args: argparse.Namespace, best: dict[str, Any], small: dict[str, Any] | None, big: dict[str, Any] | None
+) -> None:
     if best:
-        print(f"\n{'sender (best of ' + str(args.rounds) + ')':<26}{'messages':>10}{'seconds':>10}{'msg/s':>10}")
-        for label, name in (("smtp-source -d", "smtp-source"), ("outbox drain", "drain"), ("smtplib loop", "smtplib")):
+        print(f"\n{'sender (best of ' + str(args.rounds) + ')':<26}{'messages':>10}{'seconds':>10}{'msg/s':>10}"
+              f"  {'every round, msg/s':<20}")  # fmt: skip
+        senders = (("smtp-source -d", "smtp-source"), ("publisher digest send", "command"),
+                   ("outbox drain", "drain"), ("smtplib loop", "smtplib"))  # fmt: skip
+        for label, name in senders:
             r = best[name]
-            print(f"{label:<26}{r['sent']:>10}{r['seconds']:>10.2f}{r['rate']:>10.0f}")
+            rounds = " ".join(f"{rate:.0f}" for rate in r["rates"])
+            print(f"{label:<26}{r['sent']:>10}{r['seconds']:>10.2f}{r['rate']:>10.0f}  {rounds}")
         print(f"{'  smtplib: composing':<26}{'':>10}{best['smtplib']['compose_seconds']:>10.2f}")
-    print(f"\n{'drain, queued':<26}{'sent':>10}{'seconds':>10}{'peak RSS':>13}{'of it, worker':>16}")
-    for label, r in ((f"{args.small:,}", small), (f"{args.big:,}", big)):
-        print(
-            f"{label:<26}{r['sent']:>10}{r['seconds']:>10.2f}{r['maxrss_kb'] / 1024:>10.1f} MB"
-            f"{r.get('worker_kb', 0) / 1024:>13.1f} MB"
-        )
+    if small is not None and big is not None:
+        print(f"\n{'drain, queued':<26}{'sent':>10}{'seconds':>10}{'peak RSS':>13}{'of it, worker':>16}")
+        for label, r in ((f"{args.small:,}", small), (f"{args.big:,}", big)):
+            print(
+                f"{label:<26}{r['sent']:>10}{r['seconds']:>10.2f}{r['maxrss_kb'] / 1024:>10.1f} MB"
+                f"{r.get('worker_kb', 0) / 1024:>13.1f} MB"
+            )
     print()
     if best:
+        cmd_ratio = best["command"]["rate"] / best["smtp-source"]["rate"]
+        print(f"command / smtp-source = {cmd_ratio:.2f}  (target >= 0.40: {verdict(cmd_ratio >= 0.4)})")
         src_ratio = best["drain"]["rate"] / best["smtp-source"]["rate"]
         lib_ratio = best["drain"]["rate"] / best["smtplib"]["rate"]
-        print(f"drain / smtp-source = {src_ratio:.2f}  (target >= 0.40: {verdict(src_ratio >= 0.4)})")
-        print(f"drain / smtplib     = {lib_ratio:.2f}  (target >= 5.00: {verdict(lib_ratio >= 5)})")
+        print(f"drain / smtp-source   = {src_ratio:.2f}  (target >= 0.40: {verdict(src_ratio >= 0.4)})")
+        print(f"drain / smtplib       = {lib_ratio:.2f}  (target >= 5.00: {verdict(lib_ratio >= 5)})")
+    if small is None or big is None:
+        return
     mem_ratio = big["maxrss_kb"] / small["maxrss_kb"]
     print(f"RSS {args.big:,} / {args.small:,} = {mem_ratio:.2f}  (target <= 1.20: {verdict(mem_ratio <= 1.2)})")
 
@@ -320,6 +354,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=1_000)
     parser.add_argument("--big", type=int, default=100_000)
     parser.add_argument("--without-postfix", action="store_true", help="act as if smtp-sink were not installed")
+    parser.add_argument("--no-memory", action="store_true", help="throughput only: skip the peak-RSS runs")
     args = parser.parse_args()
     sink_bin, source_bin = (None, None) if args.without_postfix else (tool("smtp-sink"), tool("smtp-source"))
     port = free_port()
@@ -329,8 +364,10 @@ def main() -> None:
         print(f"setting up stores with {args.messages}, {args.small} and {args.big} queued digests in {work} ...")
         t = time.perf_counter()
         main_site = make_site(work / "site-main", args.messages, port, args.connections).parent
-        small_site = make_site(work / "site-small", args.small, port, args.connections).parent
-        big_site = make_site(work / "site-big", args.big, port, args.connections).parent
+        bare_site = make_site(work / "site-bare", args.messages, port, args.connections, queue=False).parent
+        if not args.no_memory:
+            small_site = make_site(work / "site-small", args.small, port, args.connections).parent
+            big_site = make_site(work / "site-big", args.big, port, args.connections).parent
         size = message_size(main_site / "publisher.toml")
         print(f"  done in {time.perf_counter() - t:.1f} s; one digest is {size} bytes")
         best: dict[str, Any] = {}
@@ -339,9 +376,11 @@ def main() -> None:
             sink = start_python_sink(port)
         else:
             sink = start_sink(sink_bin, port)
-            best = throughput(args, work, main_site, port, size, source_bin)
-        small = run_child("drain", str(fresh_copy(small_site, work / "run-small")))
-        big = run_child("drain", str(fresh_copy(big_site, work / "run-big")))
+            best = throughput(args, work, main_site, bare_site, port, size, source_bin)
+        small = big = None
+        if not args.no_memory:
+            small = run_child("drain", str(fresh_copy(small_site, work / "run-small")))
+            big = run_child("drain", str(fresh_copy(big_site, work / "run-big")))
         report(args, best, small, big)
     finally:
         if sink is not None:
