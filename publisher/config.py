@@ -40,6 +40,8 @@ def bundled_templates() -> Path:
 DEFAULT_CONFIG_NAME = "publisher.toml"
 ENV_CONFIG = "PUBLISHER_CONFIG"
 ENV_PREFIX = "PUBLISHER_"
+# What errors name as their place when there is no config file.
+NO_FILE = "embedded defaults"
 
 
 @dataclass(frozen=True)
@@ -198,8 +200,15 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     websub: WebSubConfig = field(default_factory=WebSubConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
-    # Where the values came from, for messages; not a TOML key.
+    # Where the values came from, for messages; not TOML keys. ``origins``: (dotted key, "--set" or
+    # "environment NAME") for the values set outside the file.
     source: Path | None = None
+    origins: tuple[tuple[str, str], ...] = ()
+
+    def origin(self, key: str) -> str:
+        """Where the value of the dotted ``key`` came from, for an error message: the file, ``--set`` or the
+        environment variable."""
+        return _Origins(str(self.source) if self.source else NO_FILE, dict(self.origins))(key)
 
     @property
     def sender(self) -> str:
@@ -216,7 +225,7 @@ class Config:
 # TOML key names that are not Python identifiers.
 _ALIASES = {"from": "from_"}
 _REVERSE_ALIASES = {v: k for k, v in _ALIASES.items()}
-_SECTIONS = {f.name: f for f in dataclasses.fields(Config) if f.name != "source"}
+_SECTIONS = {f.name: f for f in dataclasses.fields(Config) if f.name not in ("source", "origins")}
 
 
 def load(
@@ -224,18 +233,19 @@ def load(
     *,
     environ: Mapping[str, str] | None = None,
     overrides: list[str] | tuple[str, ...] = (),
-    must_exist: bool = False,
+    must_exist: bool = True,
 ) -> Config:
     """Build the configuration from defaults, the file at ``path``, the environment and ``overrides``.
 
-    ``path`` None means ``$PUBLISHER_CONFIG`` or ``./publisher.toml``; a missing default file gives the
-    embedded defaults, a missing file that was asked for by name is an error.
+    A file named by ``path`` or by ``$PUBLISHER_CONFIG`` must exist: a typo must not start a blank service on
+    the defaults. Only the implicit ``./publisher.toml`` may be missing, which gives the embedded defaults.
+    (``must_exist=False`` lets a named file be missing too.)
     """
     env = os.environ if environ is None else environ
     if path is None:
         named = env.get(ENV_CONFIG)
         path = Path(named) if named else Path(DEFAULT_CONFIG_NAME)
-        must_exist = must_exist or bool(named)
+        must_exist = must_exist and bool(named)
     path = Path(path)
     label = str(path)
     raw: dict[str, Any] = {}
@@ -251,31 +261,69 @@ def load(
         raise ConfigError("no such file", file=label)
     else:
         base = Path.cwd()
-    for key, value in _env_layer(env):
-        _set_dotted(raw, key, value, label="environment")
+        label = NO_FILE
+    origins: dict[str, str] = {}
+    for name, key, value in _env_layer(env):
+        _set_dotted(raw, key, value, label=f"environment {name}")
+        origins[key] = f"environment {name}"
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep:
             raise ConfigError("expected table.key=value", key=item, file="--set")
-        _set_dotted(raw, key.strip(), _parse_value(text.strip()), label="--set")
-    return from_mapping(raw, base=base, file=label, source=path if path.exists() else None)
+        key = key.strip()
+        _set_dotted(raw, key, _parse_value(text.strip()), label="--set")
+        origins[key] = "--set"
+    return from_mapping(raw, base=base, file=label, source=path if path.exists() else None, origins=origins)
 
 
-def from_mapping(raw: Mapping[str, Any], *, base: Path, file: str = "<config>", source: Path | None = None) -> Config:
-    """Validate a parsed TOML mapping into a :class:`Config`; paths resolve against ``base``."""
+def from_mapping(
+    raw: Mapping[str, Any],
+    *,
+    base: Path,
+    file: str = "<config>",
+    source: Path | None = None,
+    origins: Mapping[str, str] | None = None,
+) -> Config:
+    """Validate a parsed TOML mapping into a :class:`Config`; paths resolve against ``base``.
+
+    ``origins`` maps dotted keys set outside the file (``--set``, the environment) to where they came from, so
+    an error about one of them names that place instead of the file."""
+    where = _Origins(file, origins or {})
     sections: dict[str, Any] = {}
     for name, value in raw.items():
         if name not in _SECTIONS:
-            raise ConfigError(f"unknown table (known: {', '.join(sorted(_SECTIONS))})", file=file, key=name)
+            raise ConfigError(f"unknown table (known: {', '.join(sorted(_SECTIONS))})", file=where(name), key=name)
         if not isinstance(value, Mapping):
-            raise ConfigError("expected a table", file=file, key=name)
+            raise ConfigError("expected a table", file=where(name), key=name)
         cls = _section_class(_SECTIONS[name])
-        sections[name] = _build(cls, value, base=base, file=file, prefix=name)
-    config = Config(**sections, source=source)
+        sections[name] = _build(cls, value, base=base, where=where, prefix=name)
+    config = Config(**sections, source=source, origins=tuple(sorted((origins or {}).items())))
     # Paths in [subscriptions] and [maildir] defaults live under the state folder when left alone.
     config = _place_under_state(config, raw, base)
-    _validate(config, file)
+    _validate(config, where)
     return config
+
+
+class _Origins:
+    """Where the value of a dotted key came from: the file, or the ``--set`` / environment layer that set it."""
+
+    def __init__(self, file: str, origins: Mapping[str, str]) -> None:
+        self.file = file
+        self.origins = origins
+
+    def __call__(self, key: str) -> str:
+        parts = key.split("[", 1)[0].split(".")
+        # The key itself or a table above it (``--set digest.schedules.x=...`` for digest.schedules.x).
+        for n in range(len(parts), 0, -1):
+            found = self.origins.get(".".join(parts[:n]))
+            if found is not None:
+                return found
+        if self.file == NO_FILE:
+            # A table-wide rule (``dkim``: all three keys or none) broken by keys that only came from outside.
+            below = sorted({label for k, label in self.origins.items() if k.startswith(parts[0] + ".")})
+            if below:
+                return ", ".join(below)
+        return self.file
 
 
 def _section_class(f: dataclasses.Field[Any]) -> type:
@@ -286,16 +334,16 @@ def _section_class(f: dataclasses.Field[Any]) -> type:
     raise AssertionError(f.name)
 
 
-def _build(cls: type, table: Mapping[str, Any], *, base: Path, file: str, prefix: str) -> Any:
+def _build(cls: type, table: Mapping[str, Any], *, base: Path, where: _Origins, prefix: str) -> Any:
     hints = typing.get_type_hints(cls)
     known = {_REVERSE_ALIASES.get(f.name, f.name): f.name for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     for key, value in table.items():
         dotted = f"{prefix}.{key}"
         if key not in known:
-            raise ConfigError(f"unknown key (known: {', '.join(sorted(known))})", file=file, key=dotted)
+            raise ConfigError(f"unknown key (known: {', '.join(sorted(known))})", file=where(dotted), key=dotted)
         attr = known[key]
-        values[attr] = _coerce(value, hints[attr], base=base, file=file, key=dotted)
+        values[attr] = _coerce(value, hints[attr], base=base, file=where(dotted), key=dotted)
     return cls(**values)
 
 
@@ -366,9 +414,9 @@ def _place_under_state(config: Config, raw: Mapping[str, Any], base: Path) -> Co
 _CRON_FIELDS = 5
 
 
-def _validate(config: Config, file: str) -> None:
+def _validate(config: Config, where: _Origins) -> None:
     def bad(key: str, message: str) -> ConfigError:
-        return ConfigError(message, file=file, key=key)
+        return ConfigError(message, file=where(key), key=key)
 
     url = urlsplit(config.site.base_url)
     if url.scheme not in ("http", "https") or not url.netloc:
@@ -429,15 +477,16 @@ def _validate(config: Config, file: str) -> None:
         raise bad("daemon.log_level", f"unknown level {config.daemon.log_level!r}")
 
 
-def _env_layer(env: Mapping[str, str]) -> list[tuple[str, Any]]:
+def _env_layer(env: Mapping[str, str]) -> list[tuple[str, str, Any]]:
+    """``(variable name, dotted key, value)`` for each ``PUBLISHER_<TABLE>__<KEY>`` variable."""
     out = []
     for name, text in env.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         table, _, key = name[len(ENV_PREFIX) :].partition("__")
         if table.lower() in _SECTIONS:
-            out.append((f"{table.lower()}.{key.lower()}", _parse_value(text)))
-    return sorted(out)
+            out.append((name, f"{table.lower()}.{key.lower()}", _parse_value(text)))
+    return sorted(out, key=lambda t: t[1])
 
 
 def _parse_value(text: str) -> Any:

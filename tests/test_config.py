@@ -8,6 +8,7 @@ import pytest
 
 from publisher.config import load
 from publisher.errors import ConfigError
+from publisher.mail.render import subject_template
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -87,6 +88,59 @@ def test_named_file_must_exist(tmp_path: Path) -> None:
         load(environ={"PUBLISHER_CONFIG": str(tmp_path / "missing.toml")})
 
 
+def test_a_file_named_by_path_must_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under systemd a typo in --config must not start a blank service on the defaults (and a new secret).
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, '[site]\ntitle = "Here"\n')
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path / "publsher.toml", environ={})
+    assert str(err.value) == f"{tmp_path / 'publsher.toml'}: no such file"
+    # Only the implicit ./publisher.toml may be missing.
+    (tmp_path / "publisher.toml").unlink()
+    assert load(environ={}).source is None
+
+
+def test_set_error_names_the_flag_not_a_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no publisher.toml here
+    with pytest.raises(ConfigError) as err:
+        load(environ={}, overrides=["feeds.entries=many"])
+    assert str(err.value) == "--set: feeds.entries: expected a whole number, got a string"
+    with pytest.raises(ConfigError) as err:
+        load(environ={}, overrides=["smtp.security=ssl3"])
+    assert str(err.value).startswith("--set: smtp.security: must be starttls, tls or none")
+    # With a file, a bad --set value still names --set, and a bad file value still names the file.
+    path = write(tmp_path, "[feeds]\nentries = 0\n")
+    with pytest.raises(ConfigError) as err:
+        load(path, environ={}, overrides=["site.base_url=/relative/"])
+    assert str(err.value).startswith("--set: site.base_url: must be an absolute http(s) URL")
+    with pytest.raises(ConfigError) as err:
+        load(path, environ={}, overrides=["site.title=fine"])
+    assert str(err.value) == f"{path}: feeds.entries: must be at least 1"
+
+
+def test_environment_error_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        load(environ={"PUBLISHER_FEEDS__ENTRIES": "many"})
+    assert (
+        str(err.value) == "environment PUBLISHER_FEEDS__ENTRIES: feeds.entries: expected a whole number, got a string"
+    )
+    with pytest.raises(ConfigError) as err:
+        load(environ={"PUBLISHER_DIGEST__SCHEDULES": '{ana-ruiz = "daily"}'})
+    assert str(err.value).startswith("environment PUBLISHER_DIGEST__SCHEDULES: digest.schedules.ana-ruiz: expected")
+    with pytest.raises(ConfigError) as err:
+        load(environ={"PUBLISHER_DKIM__SELECTOR": "s1"})
+    assert str(err.value).startswith("environment PUBLISHER_DKIM__SELECTOR: dkim: selector, domain and key_file")
+    config = load(environ={"PUBLISHER_DIGEST__SUBJECT": "x"}, overrides=["feeds.entries=5"])
+    assert config.origin("digest.subject") == "environment PUBLISHER_DIGEST__SUBJECT"
+    assert config.origin("feeds.entries") == "--set"
+    assert config.origin("site.title") == "embedded defaults"
+    # Checks made after loading name the source too.
+    with pytest.raises(ConfigError) as err:
+        subject_template(load(environ={}, overrides=["digest.subject='{{ oops'"]))
+    assert str(err.value).startswith("--set: digest.subject: not a valid template")
+
+
 def test_layers_file_then_environment_then_overrides(tmp_path: Path) -> None:
     path = write(tmp_path, '[site]\ntitle = "From file"\n[feeds]\nentries = 10\n')
     env = {"PUBLISHER_SITE__TITLE": "From env", "PUBLISHER_FEEDS__ENTRIES": "20"}
@@ -109,6 +163,6 @@ def test_smtp_table_and_sender(tmp_path: Path) -> None:
 
 def test_example_config_is_valid() -> None:
     root = Path(__file__).resolve().parent.parent
-    config = load(root / "config.example.toml", environ={}, must_exist=True)
+    config = load(root / "publisher" / "config.example.toml", environ={}, must_exist=True)
     assert config.smtp is not None
     assert config.digest.mode == "per-correspondent"

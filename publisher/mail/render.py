@@ -99,8 +99,8 @@ def subject_template(config: Config) -> jinja2.Template:
     try:
         return _subject_template(config.digest.subject)
     except jinja2.TemplateSyntaxError as exc:
-        file = str(config.source) if config.source else None
-        raise ConfigError(f"not a valid template: {exc.message}", file=file, key="digest.subject") from exc
+        where = config.origin("digest.subject")
+        raise ConfigError(f"not a valid template: {exc.message}", file=where, key="digest.subject") from exc
 
 
 def render_subject(config: Config, context: Mapping[str, Any]) -> str:

@@ -73,7 +73,7 @@ def check_schedules(config: Config) -> None:
         try:
             make_trigger(expr, config.site.tz)
         except ValueError as exc:
-            raise ConfigError(f"bad cron expression {expr!r}: {exc}", file=str(config.source or ""), key=key) from exc
+            raise ConfigError(f"bad cron expression {expr!r}: {exc}", file=config.origin(key), key=key) from exc
 
 
 class ContentFilter:
