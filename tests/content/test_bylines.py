@@ -10,10 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from publisher.config import Config
+from publisher.content import catalog
 from publisher.content.readers import people, sections
 from publisher.feeds.build import build
 from publisher.mail import digests
-from publisher.store import Store, catalog
+from publisher.store import Store
 from tests.content.test_scanner import put
 from tests.readers_helpers import read
 
