@@ -13,6 +13,7 @@ from publisher.cli import App, main, progress_bar
 from publisher.config import Config
 from publisher.mail import digests, messages, subscribers
 from publisher.store import Store
+from publisher.store import content as store_content
 
 pass_app = click.make_pass_decorator(App)
 
@@ -85,9 +86,7 @@ def subscribers_add(app: App, email: str, name: str, follows: tuple[str, ...], c
     with _store(config) as store:
         sub = subscribers.add(store, email, name, wanted, confirmed=confirmed)
         for follow in wanted:
-            if follow.kind == "correspondent" and not store.scalar(
-                "SELECT 1 FROM correspondents WHERE slug = ?", (follow.value,)
-            ):
+            if follow.kind == "correspondent" and store_content.correspondent(store, follow.value) is None:
                 click.echo(f"warning: no correspondent {follow.value!r} has published yet; following anyway", err=True)
         if not confirmed:
             messages.enqueue_confirmation(config, store, sub)

@@ -17,6 +17,8 @@ from typing import Any
 
 from publisher.config import SmtpConfig
 from publisher.store import Store, iso
+from publisher.store import outbox as store_outbox
+from publisher.store import subscribers as store_subscribers
 
 log = logging.getLogger(__name__)
 
@@ -116,15 +118,15 @@ class Ledger:
         try:
             now = self.clock()
             stamp = iso(now)
-            with self.store.transaction() as conn:
+            with self.store.transaction():
                 sent = [o.row.id for o in pending.outcomes if o.kind == "sent"]
                 for outcome in pending.outcomes:
-                    self._apply(conn, outcome, now, stamp)
+                    self._apply(outcome, now, stamp)
                 # One statement for all the sent rows and one for all the claims: each SQLite step lets the
                 # composer thread take the GIL, and getting it back costs up to a switch interval.
-                if sent:
-                    conn.execute(sent_sql(len(sent)), (stamp, stamp, *sent))
-                claimed = self._claim(conn, [row_id for row_id, _ in pending.claims if row_id is not None], stamp)
+                store_outbox.mark_sent(self.store, sent, stamp)
+                claims = [row_id for row_id, _ in pending.claims if row_id is not None]
+                claimed = store_outbox.claim(self.store, claims, stamp)
                 results = [row_id is None or row_id in claimed for row_id, _ in pending.claims]
         except Exception as exc:
             # Rows whose outcome is lost stay queued or sending: the next drain sends them again.
@@ -140,26 +142,11 @@ class Ledger:
         if self.progress is not None and pending.outcomes:
             self.progress(self.settled, self.due)
 
-    @staticmethod
-    def _claim(conn: Any, ids: list[int], stamp: str) -> set[int]:
-        """Mark ``ids`` sending if still queued; the ids that were."""
-        if not ids:
-            return set()
-        cur = conn.execute(claim_sql(len(ids)), (stamp, *ids))
-        if cur.rowcount == len(ids):
-            return set(ids)
-        # Some row changed under us (a subscriber removed meanwhile): find out which ones we hold.
-        found = conn.execute(
-            f"SELECT id FROM outbox WHERE id IN ({_marks(len(ids))}) AND +state = 'sending' AND updated_at = ?",
-            (*ids, stamp),
-        )
-        return {row[0] for row in found}
-
     @property
     def settled(self) -> int:
         return sum(self.counts.values())
 
-    def _apply(self, conn: Any, outcome: Outcome, now: datetime, stamp: str) -> None:
+    def _apply(self, outcome: Outcome, now: datetime, stamp: str) -> None:
         row, kind, error = outcome.row, outcome.kind, outcome.error[:1000]
         attempts = row.attempts + 1
         if row.digest_id:
@@ -171,53 +158,19 @@ class Ledger:
             return  # written for the whole batch by flush()
         if kind == "deferred":
             retry_at = now + timedelta(seconds=backoff(attempts, self.policy.retry_base_seconds, rng=self._rng))
-            conn.execute(
-                "UPDATE outbox SET state = 'queued', attempts = ?, next_attempt_at = ?, last_error = ?,"
-                " updated_at = ? WHERE id = ?",
-                (attempts, iso(retry_at), error, stamp, row.id),
-            )
+            store_outbox.defer(self.store, row.id, attempts=attempts, retry_at=iso(retry_at), error=error, stamp=stamp)
         elif kind == "requeued":
             # The relay was down: not this message's fault, so no attempt is counted.
             retry_at = now + timedelta(seconds=self.policy.retry_base_seconds)
-            conn.execute(
-                "UPDATE outbox SET state = 'queued', next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
-                (iso(retry_at), error, stamp, row.id),
-            )
+            store_outbox.requeue(self.store, row.id, retry_at=iso(retry_at), error=error, stamp=stamp)
         else:  # failed, skipped
-            conn.execute(
-                "UPDATE outbox SET state = 'failed', attempts = ?, last_error = ?, updated_at = ? WHERE id = ?",
-                (attempts if kind == "failed" else row.attempts, error, stamp, row.id),
-            )
+            final = attempts if kind == "failed" else row.attempts
+            store_outbox.fail(self.store, row.id, attempts=final, error=error, stamp=stamp)
             if outcome.bounce and row.subscriber_id is not None:
-                self._bounce(conn, row.subscriber_id, stamp)
+                self._bounce(row.subscriber_id, stamp)
 
-    def _bounce(self, conn: Any, subscriber_id: int, stamp: str) -> None:
-        status = conn.execute(
-            "UPDATE subscribers SET bounce_count = bounce_count + 1, last_bounce_at = ?, updated_at = ?,"
-            " status = CASE WHEN bounce_count + 1 >= ? AND status != 'unsubscribed' THEN 'bounced' ELSE status END"
-            " WHERE id = ? RETURNING status",
-            (stamp, stamp, self.policy.bounce_limit, subscriber_id),
-        ).fetchone()
-        if status is not None and status[0] == "bounced" and subscriber_id not in self.bounced:
+    def _bounce(self, subscriber_id: int, stamp: str) -> None:
+        status = store_subscribers.count_send_bounce(self.store, subscriber_id, self.policy.bounce_limit, stamp)
+        if status == "bounced" and subscriber_id not in self.bounced:
             self.bounced.add(subscriber_id)
             log.warning("subscriber %d marked bounced after %d hard bounces", subscriber_id, self.policy.bounce_limit)
-
-
-def _marks(count: int) -> str:
-    return ",".join("?" * count)
-
-
-# The statements run per message, as functions of how many rows they carry, so tests can check their plans.
-# "+state": without the unary plus SQLite walks the state index over every queued row instead of the ids,
-# which makes a drain quadratic in the size of the queue.
-
-
-def claim_sql(count: int) -> str:
-    return f"UPDATE outbox SET state = 'sending', updated_at = ? WHERE id IN ({_marks(count)}) AND +state = 'queued'"
-
-
-def sent_sql(count: int) -> str:
-    return (
-        "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, updated_at = ?, last_error = ''"
-        f" WHERE id IN ({_marks(count)})"
-    )

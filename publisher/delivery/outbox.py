@@ -49,6 +49,9 @@ from publisher.delivery.ratelimit import BucketState, RateLimiter
 from publisher.delivery.smtp import RelayUnavailable
 from publisher.errors import DeliveryError, PermanentFailure, StoreError, TemporaryFailure
 from publisher.store import Store, dumps, iso
+from publisher.store import digests as store_digests
+from publisher.store import outbox as store_outbox
+from publisher.store.outbox import NewMessage
 
 __all__ = [
     "Composer",
@@ -131,58 +134,33 @@ def enqueue(
 
     Call it inside ``store.transaction()`` when queueing many: one commit per row is slow.
     """
-    stamp = iso(now or _now())
-    cur = store.conn.execute(
-        "INSERT OR IGNORE INTO outbox (kind, digest_id, subscriber_id, recipient, message_id, payload, state,"
-        " attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)",
-        (kind, digest_id, subscriber_id, recipient, message_id, dumps(dict(payload or {})), stamp, stamp, stamp),
-    )
-    return cur.rowcount == 1
+    message = NewMessage(kind, recipient, message_id, subscriber_id, digest_id, dumps(dict(payload or {})))
+    return store_outbox.enqueue(store, [message], iso(now or _now())) == 1
 
 
 def counts(store: Store) -> dict[str, int]:
     """Rows per state; every state is present."""
     out = dict.fromkeys(STATES, 0)
-    for state, n in store.conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"):
-        out[state] = n
+    out.update(store_outbox.count_by_state(store))
     return out
 
 
 def recent_errors(store: Store, limit: int = 10) -> list[OutboxError]:
     """The latest rows that carry an error, failed or waiting for a retry, newest first."""
-    rows = store.conn.execute(
-        "SELECT id, kind, recipient, state, attempts, last_error, updated_at FROM outbox"
-        " WHERE last_error != '' AND state IN ('queued', 'failed') ORDER BY updated_at DESC, id DESC LIMIT ?",
-        (limit,),
-    )
-    return [OutboxError(*row) for row in rows]
+    return [OutboxError(*row) for row in store_outbox.recent_errors(store, limit)]
 
 
 def retry_failed(store: Store, *, now: datetime | None = None) -> int:
     """Put every failed row back in the queue with its attempts reset; the number of rows."""
-    stamp = iso(now or _now())
-    with store.transaction() as conn:
-        cur = conn.execute(
-            "UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = ?, updated_at = ?"
-            " WHERE state = 'failed'",
-            (stamp, stamp),
-        )
-    return cur.rowcount
+    return store_outbox.retry_failed(store, iso(now or _now()))
 
 
 def recover(store: Store, *, now: datetime | None = None) -> int:
     """Queue again the rows a crash left in ``sending`` (they may arrive twice); the number of rows."""
-    stamp = iso(now or _now())
-    with store.transaction() as conn:
-        cur = conn.execute(
-            "UPDATE outbox SET state = 'queued', next_attempt_at = ?, updated_at = ?,"
-            " last_error = 'interrupted while sending; sent again' WHERE state = 'sending'",
-            (stamp, stamp),
-        )
-    if cur.rowcount:
-        log.warning("outbox: %d message(s) were in flight when the last send stopped; sending them again",
-                    cur.rowcount)  # fmt: skip
-    return cur.rowcount
+    count = store_outbox.requeue_interrupted(store, iso(now or _now()))
+    if count:
+        log.warning("outbox: %d message(s) were in flight when the last send stopped; sending them again", count)
+    return count
 
 
 # -- the drain --------------------------------------------------------------------------------------------
@@ -249,15 +227,6 @@ def _row(record: tuple[Any, ...]) -> OutboxRow:
                      json.loads(payload) if payload else {}, attempts)  # fmt: skip
 
 
-PAGE_SQL = (
-    "SELECT o.id, o.kind, o.digest_id, o.subscriber_id, o.recipient, o.message_id, o.payload, o.attempts,"
-    " o.next_attempt_at, o.subscriber_id IS NOT NULL AND s.id IS NULL, s.status"
-    " FROM outbox o LEFT JOIN subscribers s ON s.id = o.subscriber_id"
-    " WHERE o.state = 'queued' AND o.next_attempt_at <= ? AND (o.next_attempt_at, o.id) > (?, ?)"
-    " ORDER BY o.next_attempt_at, o.id LIMIT ?"
-)
-
-
 class _Run:
     """One drain: a producer feeding composed envelopes to one sender task per connection."""
 
@@ -298,7 +267,7 @@ class _Run:
     def pages(self) -> Iterable[tuple[OutboxRow, str]]:
         cursor: tuple[str, int] = ("", 0)
         while True:
-            records = self.store.conn.execute(PAGE_SQL, (self.due_before, *cursor, PAGE_SIZE)).fetchall()
+            records = store_outbox.due_page(self.store, self.due_before, cursor, PAGE_SIZE)
             if not records:
                 return
             for record in records:
@@ -490,12 +459,8 @@ def _settle_digests(store: Store, digest_ids: set[str]) -> None:
     """A digest is ``sent`` once none of its rows waits any more (sent or failed for good)."""
     if not digest_ids:
         return
-    with store.transaction() as conn:
-        conn.executemany(
-            "UPDATE digests SET status = 'sent' WHERE id = ? AND status = 'queued' AND NOT EXISTS"
-            " (SELECT 1 FROM outbox WHERE digest_id = digests.id AND state IN ('queued', 'sending'))",
-            [(d,) for d in sorted(digest_ids)],
-        )
+    with store.transaction():
+        store_digests.settle(store, sorted(digest_ids))
 
 
 async def drain(
@@ -528,9 +493,7 @@ async def drain(
         with Store(store_path) as store:
             recover(store, now=clock())
             due_before = iso(clock())
-            due = store.scalar(
-                "SELECT COUNT(*) FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?", (due_before,)
-            )
+            due = store_outbox.count_due(store, due_before)
             if not due:
                 return DrainReport(seconds=time.monotonic() - started)
             own = transport is None

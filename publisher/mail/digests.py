@@ -33,6 +33,11 @@ from publisher.config import Config
 from publisher.errors import PublisherError, SubscriberError
 from publisher.mail.subscribers import parse_follow
 from publisher.store import Store, dumps, iso, parse_iso
+from publisher.store import content as store_content
+from publisher.store import digests as store_digests
+from publisher.store import outbox as store_outbox
+from publisher.store import subscribers as store_subscribers
+from publisher.store.outbox import NewMessage
 
 if TYPE_CHECKING:
     from publisher.mail.render import RenderedDigest
@@ -92,10 +97,7 @@ def sender_domain(config: Config) -> str:
 
 def _followers(store: Store) -> dict[str, list[int]]:
     """Scope → confirmed subscriber ids. Followers of everything are left out of the narrower scopes."""
-    rows = store.conn.execute(
-        "SELECT f.kind, f.value, f.subscriber_id FROM follows f JOIN subscribers s ON s.id = f.subscriber_id"
-        " WHERE s.status = 'confirmed' ORDER BY f.subscriber_id"
-    ).fetchall()
+    rows = store_subscribers.confirmed_follows(store)
     everything = {sid for kind, _, sid in rows if kind == "all"}
     scopes: dict[str, list[int]] = defaultdict(list)
     for kind, value, sid in rows:
@@ -107,7 +109,7 @@ def _followers(store: Store) -> dict[str, list[int]]:
 
 
 def _mark(store: Store, scope: str) -> datetime | None:
-    text = store.scalar("SELECT last_end FROM digest_marks WHERE scope = ?", (scope,))
+    text = store_digests.mark(store, scope)
     return parse_iso(text) if text else None
 
 
@@ -123,41 +125,28 @@ def _section_rows(
     store: Store, scope: str, start: datetime, end: datetime, oldest: datetime, *, keep_shared: bool = False
 ) -> list[tuple[int, str, str]]:
     """(section id, correspondent slug, item key) of the sections ``scope`` gathers in the window."""
-    sql = (
-        "SELECT s.id, s.correspondent_slug, s.item_key FROM sections s JOIN items i ON i.key = s.item_key"
-        " WHERE i.deleted_at IS NULL AND s.recorded_at > ? AND s.recorded_at <= ? AND i.published >= ?"
-    )
-    params: list[object] = [iso(start), iso(end), iso(oldest)]
     kind, _, value = scope.partition(":")
-    if kind == "correspondent":
-        sql += " AND s.correspondent_slug = ?"
-        params.append(value)
-    elif kind == "category":
-        sql += " AND s.item_key IN (SELECT item_key FROM item_categories WHERE kind = 'category' AND value = ?)"
-        params.append(value)
-    if kind in ("all", "category") and not keep_shared:
+    return store_content.window_sections(
+        store,
+        after=iso(start),
+        until=iso(end),
+        published_since=iso(oldest),
+        correspondent=value if kind == "correspondent" else "",
+        category=value if kind == "category" else "",
         # A co-author's credit for a text shares the text's anchor: the text once, not once per co-author.
-        sql += (
-            " AND NOT EXISTS (SELECT 1 FROM sections p WHERE p.item_key = s.item_key AND p.anchor = s.anchor"
-            " AND p.position < s.position)"
-        )
-    sql += " ORDER BY i.published, s.item_key, s.position"
-    return [(int(a), str(b), str(c)) for a, b, c in store.conn.execute(sql, params).fetchall()]
+        first_of_shared=kind in ("all", "category") and not keep_shared,
+    )
 
 
 def scope_title(config: Config, store: Store, scope: str) -> str:
     kind, _, value = scope.partition(":")
     if kind == "correspondent":
-        name = store.scalar("SELECT name FROM correspondents WHERE slug = ?", (value,))
-        return str(name) if name else value
+        person = store_content.correspondent(store, value)
+        return person.name if person is not None and person.name else value
     if kind == "category":
         from publisher.models import slugify
 
-        for (raw,) in store.conn.execute(
-            "SELECT categories FROM items WHERE deleted_at IS NULL AND key IN"
-            " (SELECT item_key FROM item_categories WHERE kind = 'category' AND value = ?) LIMIT 20",
-            (value,),
-        ):
+        for raw in store_content.category_lists(store, value, 20):
             for name in json.loads(raw):
                 if slugify(name) == value:
                     return str(name)
@@ -167,20 +156,10 @@ def scope_title(config: Config, store: Store, scope: str) -> str:
 
 def _selections(store: Store, rows: Sequence[tuple[int, str, str]]) -> dict[int, tuple[int, ...]]:
     """Combined mode: each confirmed subscriber's share of the sections (those left empty are dropped)."""
-    keys = sorted({key for _, _, key in rows})
     categories: dict[str, set[str]] = defaultdict(set)
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for key, value in store.conn.execute(
-            f"SELECT item_key, value FROM item_categories WHERE kind = 'category' AND item_key IN ({marks})", chunk
-        ):
-            categories[key].add(value)
+    categories.update(store_content.item_category_slugs(store, [key for _, _, key in rows]))
     wants: dict[int, tuple[set[str], set[str], bool]] = {}
-    for kind, value, sid in store.conn.execute(
-        "SELECT f.kind, f.value, f.subscriber_id FROM follows f JOIN subscribers s ON s.id = f.subscriber_id"
-        " WHERE s.status = 'confirmed'"
-    ):
+    for kind, value, sid in store_subscribers.confirmed_follows(store):
         people, cats, everything = wants.setdefault(sid, (set(), set(), False))
         if kind == "correspondent":
             people.add(value)
@@ -283,7 +262,7 @@ def queue(config: Config, store: Store, *, now: datetime | None = None, scope: s
                 log.info("digest %s: %d new sections but no confirmed followers; no digest", name, len(p.section_ids))
                 continue
             if not emails:
-                emails = dict(store.conn.execute("SELECT id, email FROM subscribers WHERE status = 'confirmed'"))
+                emails = store_subscribers.confirmed_emails(store)
             if _insert(config, store, p, now, emails):
                 queued.append(p.digest_id)
     return queued
@@ -291,12 +270,16 @@ def queue(config: Config, store: Store, *, now: datetime | None = None, scope: s
 
 def _insert(config: Config, store: Store, p: DigestPlan, now: datetime, emails: Mapping[int, str]) -> bool:
     at = iso(now)
-    cur = store.conn.execute(
-        "INSERT OR IGNORE INTO digests(id, scope, period_start, period_end, section_ids, created_at, status)"
-        " VALUES (?, ?, ?, ?, ?, ?, 'queued')",
-        (p.digest_id, p.scope, iso(p.period_start), iso(p.period_end), dumps(list(p.section_ids)), at),
+    made = store_digests.insert(
+        store,
+        p.digest_id,
+        scope=p.scope,
+        period_start=iso(p.period_start),
+        period_end=iso(p.period_end),
+        section_ids=dumps(list(p.section_ids)),
+        at=at,
     )
-    if cur.rowcount == 0:
+    if not made:
         # Made before (a rerun at the same instant): its rows are already in the outbox.
         return False
     rows = []
@@ -306,20 +289,9 @@ def _insert(config: Config, store: Store, p: DigestPlan, now: datetime, emails: 
         if sid not in emails:
             continue
         payload = dumps({"sections": list(p.selections[sid])}) if p.selections else "{}"
-        rows.append(
-            ("digest", p.digest_id, sid, emails[sid], message_id(config, p.digest_id, sid), payload, at, at, at)
-        )
-    store.executemany(
-        "INSERT OR IGNORE INTO outbox(kind, digest_id, subscriber_id, recipient, message_id, payload, state,"
-        " attempts, next_attempt_at, last_error, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, '', ?, ?)",
-        rows,
-    )
-    store.conn.execute(
-        "INSERT INTO digest_marks(scope, last_end) VALUES (?, ?)"
-        " ON CONFLICT(scope) DO UPDATE SET last_end = MAX(last_end, excluded.last_end)",
-        (p.scope, iso(p.period_end)),
-    )
+        rows.append(NewMessage("digest", emails[sid], message_id(config, p.digest_id, sid), sid, p.digest_id, payload))
+    store_outbox.enqueue(store, rows, at)
+    store_digests.move_mark(store, p.scope, iso(p.period_end))
     log.info(
         "digest %s: %d sections for %d subscribers queued as %s",
         p.scope,
@@ -332,7 +304,7 @@ def _insert(config: Config, store: Store, p: DigestPlan, now: datetime, emails: 
 
 def last_digest_times(store: Store) -> dict[str, datetime]:
     """Scope → the end of its last digest (for metrics and status pages)."""
-    return {scope: parse_iso(end) for scope, end in store.conn.execute("SELECT scope, last_end FROM digest_marks")}
+    return {scope: parse_iso(end) for scope, end in store_digests.marks(store).items()}
 
 
 # -- preview ----------------------------------------------------------------------------------------------
@@ -347,10 +319,7 @@ def preview(config: Config, store: Store, correspondent_slug: str, *, now: datet
 
     now = now or datetime.now(UTC)  # as precise as the sections' stamps: no second is cut off
     scope = normalise_scope(correspondent_slug)
-    if (
-        scope.startswith("correspondent:")
-        and store.scalar("SELECT 1 FROM correspondents WHERE slug = ?", (scope.partition(":")[2],)) is None
-    ):
+    if scope.startswith("correspondent:") and store_content.correspondent(store, scope.partition(":")[2]) is None:
         raise DigestError(f"no correspondent {scope.partition(':')[2]!r} in the store")
     start, end, _ = _window(config, store, scope, now)
     p = _plan_scope(config, store, scope, now, followers={}) or DigestPlan(

@@ -47,6 +47,8 @@ from publisher.mail.render import (
 )
 from publisher.mail.subscribers import Follow, Subscriber, clean_name, follows_of, normalise_email
 from publisher.store import Store
+from publisher.store import digests as store_digests
+from publisher.store import subscribers as store_subscribers
 
 log = logging.getLogger(__name__)
 
@@ -203,13 +205,12 @@ class Composer:
 
     def _subscriber(self, row: Row, allowed: tuple[str, ...]) -> tuple[int, str, str]:
         sid = row["subscriber_id"]
-        found = self.store.conn.execute("SELECT id, email, name, status FROM subscribers WHERE id = ?", (sid,))
-        record = found.fetchone()
+        record = store_subscribers.contact(self.store, sid)
         if record is None:
             raise PermanentFailure(f"subscriber {sid} no longer exists", recipient=row["recipient"])
         if record[3] not in allowed:
             raise PermanentFailure(f"subscriber {sid} is {record[3]}; not sent", recipient=row["recipient"])
-        return int(record[0]), str(record[1]), str(record[2])
+        return record[0], record[1], record[2]
 
     def _headers(self, row: Row, to_name: str, subject_header: str) -> list[tuple[str, str]]:
         """The first headers of every message; ``subject_header`` is already encoded (:func:`header_value`)."""
@@ -261,12 +262,10 @@ class Composer:
         if found is not None:
             self._digests.move_to_end(key)
             return found
-        record = self.store.conn.execute(
-            "SELECT scope, period_start, period_end, section_ids FROM digests WHERE id = ?", (digest_id,)
-        ).fetchone()
+        record = store_digests.record(self.store, digest_id)
         if record is None:
             raise PermanentFailure(f"digest {digest_id} is not in the store", recipient=row["recipient"])
-        scope, start, end, ids = record
+        scope, start, end, ids = record.scope, record.period_start, record.period_end, record.section_ids
         section_ids = selection if selection is not None else tuple(json.loads(ids))
         entries = load_entries(self.config, self.store, section_ids)
         if not entries:

@@ -31,6 +31,8 @@ from publisher.errors import SubscriberError, TokenError
 from publisher.mail import tokens
 from publisher.models import slugify
 from publisher.store import Store, iso, now_utc
+from publisher.store import outbox as store_outbox
+from publisher.store import subscribers as db
 
 Status = Literal["pending", "confirmed", "unsubscribed", "bounced"]
 STATUSES: tuple[str, ...] = ("pending", "confirmed", "unsubscribed", "bounced")
@@ -164,8 +166,6 @@ def _unique(follows: Iterable[Follow]) -> list[Follow]:
 
 # -- reading --------------------------------------------------------------------------------------------
 
-_COLUMNS = "id, email, name, status, created_at, updated_at, confirmed_at, unsubscribed_at, bounce_count"
-
 
 def _row_to_subscriber(row: Sequence[object], follows: Sequence[Follow]) -> Subscriber:
     def when(value: object) -> datetime | None:
@@ -186,10 +186,7 @@ def _row_to_subscriber(row: Sequence[object], follows: Sequence[Follow]) -> Subs
 
 
 def follows_of(store: Store, subscriber_id: int) -> list[Follow]:
-    rows = store.conn.execute(
-        "SELECT kind, value FROM follows WHERE subscriber_id = ? ORDER BY kind, value", (subscriber_id,)
-    ).fetchall()
-    return [Follow(kind, value) for kind, value in rows]
+    return [Follow(kind, value) for kind, value in db.follows_of(store, subscriber_id)]  # type: ignore[arg-type]
 
 
 def get(store: Store, id_or_email: int | str) -> Subscriber | None:
@@ -199,17 +196,15 @@ def get(store: Store, id_or_email: int | str) -> Subscriber | None:
     (``Bob@example.org`` finds ``bob@example.org`` unless both exist).
     """
     if isinstance(id_or_email, int) or (isinstance(id_or_email, str) and id_or_email.strip().isdigit()):
-        row = store.conn.execute(f"SELECT {_COLUMNS} FROM subscribers WHERE id = ?", (int(id_or_email),)).fetchone()
+        row = db.row_by_id(store, int(id_or_email))
     else:
         try:
             email = normalise_email(id_or_email)
         except SubscriberError:
             return None
-        row = store.conn.execute(f"SELECT {_COLUMNS} FROM subscribers WHERE email = ?", (email,)).fetchone()
+        row = db.row_by_email(store, email)
         if row is None:
-            rows = store.conn.execute(
-                f"SELECT {_COLUMNS} FROM subscribers WHERE email = ? COLLATE NOCASE", (email,)
-            ).fetchall()
+            rows = db.rows_by_email_nocase(store, email)
             row = rows[0] if len(rows) == 1 else None
     if row is None:
         return None
@@ -238,36 +233,25 @@ def by_token(
 def iter_subscribers(store: Store, *, status: str | None = None) -> Iterator[Subscriber]:
     """Every subscriber (or those with ``status``), by address."""
     follows: dict[int, list[Follow]] = {}
-    for sid, kind, value in store.conn.execute("SELECT subscriber_id, kind, value FROM follows ORDER BY 1, 2, 3"):
-        follows.setdefault(sid, []).append(Follow(kind, value))
-    where, params = ("WHERE status = ?", (status,)) if status else ("", ())
-    for row in store.conn.execute(f"SELECT {_COLUMNS} FROM subscribers {where} ORDER BY email", params).fetchall():
+    for sid, kind, value in db.all_follows(store):
+        follows.setdefault(sid, []).append(Follow(kind, value))  # type: ignore[arg-type]
+    for row in db.rows(store, status=status):
         yield _row_to_subscriber(row, follows.get(int(row[0]), []))
 
 
 def counts(store: Store) -> dict[str, int]:
-    return {s: n for s, n in store.conn.execute("SELECT status, COUNT(*) FROM subscribers GROUP BY status")}
+    return db.count_by_status(store)
 
 
 # -- writing --------------------------------------------------------------------------------------------
 
 
 def _write_follows(store: Store, subscriber_id: int, follows: Iterable[Follow], *, replace: bool) -> None:
-    if replace:
-        store.conn.execute("DELETE FROM follows WHERE subscriber_id = ?", (subscriber_id,))
-    store.executemany(
-        "INSERT OR IGNORE INTO follows(subscriber_id, kind, value) VALUES (?, ?, ?)",
-        [(subscriber_id, f.kind, f.value) for f in follows],
-    )
+    db.write_follows(store, subscriber_id, ((f.kind, f.value) for f in follows), replace=replace)
 
 
 def _insert(store: Store, email: str, name: str, status: str, now: datetime) -> int:
-    at = iso(now)
-    cur = store.conn.execute(
-        "INSERT INTO subscribers(email, name, status, created_at, updated_at, confirmed_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (email, name, status, at, at, at if status == "confirmed" else None),
-    )
-    return int(cur.lastrowid or 0)
+    return db.insert(store, email, name, status, iso(now))
 
 
 def add(
@@ -284,7 +268,7 @@ def add(
     now = now or now_utc()
     wanted = _unique(follows)
     with store.transaction():
-        if store.conn.execute("SELECT 1 FROM subscribers WHERE email = ?", (address,)).fetchone():
+        if db.identity(store, address) is not None:
             raise SubscriberError(f"{address} is already a subscriber")
         sid = _insert(store, address, clean_name(name), "confirmed" if confirmed else "pending", now)
         _write_follows(store, sid, wanted, replace=True)
@@ -305,16 +289,13 @@ def subscribe_pending(
     wanted = _unique(follows)
     cleaned = clean_name(name)
     with store.transaction():
-        row = store.conn.execute("SELECT id, status, name FROM subscribers WHERE email = ?", (address,)).fetchone()
+        row = db.identity(store, address)
         if row is None:
             sid = _insert(store, address, cleaned, "pending", now)
         else:
             sid, status, old_name = row
             new_status = "confirmed" if status == "confirmed" else "pending"
-            store.conn.execute(
-                "UPDATE subscribers SET status = ?, name = ?, updated_at = ? WHERE id = ?",
-                (new_status, cleaned or old_name, iso(now), sid),
-            )
+            db.update_request(store, sid, new_status, cleaned or old_name, iso(now))
         _write_follows(store, sid, wanted, replace=False)
     return require(store, sid)
 
@@ -329,11 +310,7 @@ def confirm(store: Store, subscriber_id: int, *, now: datetime | None = None) ->
         raise SubscriberError(f"{sub.email} has unsubscribed; subscribe again to receive digests")
     at = iso(now or now_utc())
     # A click on the link proves the mailbox works again: the bounce count starts over.
-    store.conn.execute(
-        "UPDATE subscribers SET status = 'confirmed', confirmed_at = ?, updated_at = ?, bounce_count = 0,"
-        " unsubscribed_at = NULL WHERE id = ?",
-        (at, at, sub.id),
-    )
+    db.mark_confirmed(store, sub.id, at)
     return require(store, sub.id)
 
 
@@ -344,10 +321,7 @@ def unsubscribe(store: Store, subscriber_id: int, *, now: datetime | None = None
         return sub
     at = iso(now or now_utc())
     with store.transaction():
-        store.conn.execute(
-            "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?, updated_at = ? WHERE id = ?",
-            (at, at, sub.id),
-        )
+        db.mark_unsubscribed(store, sub.id, at)
         _drop_queued(store, sub.id)
     return require(store, sub.id)
 
@@ -360,12 +334,12 @@ def set_status(store: Store, subscriber_id: int, status: str, *, now: datetime |
         sub = require(store, subscriber_id)
         if sub.status == "unsubscribed":
             at = iso(now or now_utc())
-            store.conn.execute("UPDATE subscribers SET status = 'pending', updated_at = ? WHERE id = ?", (at, sub.id))
+            db.set_status(store, sub.id, "pending", at)
         return confirm(store, subscriber_id, now=now)
     if status == "unsubscribed":
         return unsubscribe(store, subscriber_id, now=now)
     at = iso(now or now_utc())
-    store.conn.execute("UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?", (status, at, subscriber_id))
+    db.set_status(store, subscriber_id, status, at)
     return require(store, subscriber_id)
 
 
@@ -376,7 +350,7 @@ def set_follows(
     sub = require(store, subscriber_id)
     with store.transaction():
         _write_follows(store, sub.id, _unique(follows), replace=True)
-        store.conn.execute("UPDATE subscribers SET updated_at = ? WHERE id = ?", (iso(now or now_utc()), sub.id))
+        db.touch(store, sub.id, iso(now or now_utc()))
     return require(store, sub.id)
 
 
@@ -385,30 +359,25 @@ def remove(store: Store, id_or_email: int | str) -> Subscriber:
     sub = require(store, id_or_email)
     with store.transaction():
         _drop_queued(store, sub.id)
-        store.conn.execute("DELETE FROM follows WHERE subscriber_id = ?", (sub.id,))
-        store.conn.execute("DELETE FROM subscribers WHERE id = ?", (sub.id,))
+        db.delete(store, sub.id)
     return sub
 
 
 def _drop_queued(store: Store, subscriber_id: int) -> None:
     # Rows being sent right now are left to delivery; only mail nobody has started on is withdrawn.
-    store.conn.execute("DELETE FROM outbox WHERE subscriber_id = ? AND state = 'queued'", (subscriber_id,))
+    store_outbox.withdraw_queued(store, subscriber_id)
 
 
 def record_bounce(store: Store, subscriber_id: int, limit: int, *, now: datetime | None = None) -> bool:
     """Count a hard bounce; True when this one made the subscriber ``bounced`` (no more mail)."""
     at = iso(now or now_utc())
     with store.transaction():
-        row = store.conn.execute(
-            "UPDATE subscribers SET bounce_count = bounce_count + 1, last_bounce_at = ?, updated_at = ?"
-            " WHERE id = ? RETURNING bounce_count, status",
-            (at, at, subscriber_id),
-        ).fetchone()
+        row = db.add_bounce(store, subscriber_id, at)
         if row is None:
             return False
         count, status = row
         if status in ("confirmed", "pending") and count >= max(1, limit):
-            store.conn.execute("UPDATE subscribers SET status = 'bounced' WHERE id = ?", (subscriber_id,))
+            db.mark_bounced(store, subscriber_id)
             _drop_queued(store, subscriber_id)
             return True
     return False
@@ -457,9 +426,8 @@ def import_csv(
         return ImportReport(0, 0, 0, ())
     if "email" not in header:
         raise SubscriberError("line 1: the CSV header has no 'email' column")
-    added = updated = unchanged = 0
     errors: list[tuple[int, str]] = []
-    seen: set[str] = set()
+    wanted: dict[str, tuple[str, list[Follow], str | None]] = {}
     for record in reader:
         line = reader.line_num
         if not any(cell.strip() for cell in record):
@@ -467,20 +435,37 @@ def import_csv(
         row = dict(zip(header, record, strict=False))
         try:
             email, name, follows, status = _read_row(row)
-            if email in seen:
+            if email in wanted:
                 raise SubscriberError(f"{email} appears twice in the file")
-            seen.add(email)
-            outcome = _import_one(store, email, name, follows, status, default_follows, confirmed, now)
         except SubscriberError as exc:
             errors.append((line, str(exc)))
             continue
-        if outcome == "added":
-            added += 1
-        elif outcome == "updated":
-            updated += 1
-        else:
-            unchanged += 1
-    return ImportReport(added, updated, unchanged, tuple(errors))
+        wanted[email] = (name, follows, status)
+    # The good rows are written together, in one transaction (sqlite-utils' bulk insert for the new ones).
+    new: list[db.ImportedSubscriber] = []
+    renamed: dict[int, str] = {}
+    followed: dict[int, list[tuple[str, str]]] = {}
+    unchanged = 0
+    with store.transaction():
+        known = db.identities(store, list(wanted))
+        have = db.follows_of_many(store, [sid for sid, _ in known.values()])
+        for email, (name, follows, status) in wanted.items():
+            pairs: list[tuple[str, str]] = [(f.kind, f.value) for f in follows]
+            if email not in known:
+                fresh = status or ("confirmed" if confirmed else "pending")
+                defaults = [(f.kind, f.value) for f in default_follows]
+                new.append(db.ImportedSubscriber(email, name, fresh, tuple(pairs or defaults)))
+                continue
+            sid, old_name = known[email]
+            # An existing subscriber keeps their status, takes a non-empty name, and gains the row's follows.
+            if name and name != old_name:
+                renamed[sid] = name
+            if not set(pairs) <= have[sid]:
+                followed[sid] = pairs
+            if sid not in renamed and sid not in followed:
+                unchanged += 1
+        db.import_rows(store, new, renamed, followed, iso(now))
+    return ImportReport(len(new), len(set(renamed) | set(followed)), unchanged, tuple(errors))
 
 
 def _read_row(row: dict[str, str]) -> tuple[str, str, list[Follow], str | None]:
@@ -509,32 +494,3 @@ def _read_row(row: dict[str, str]) -> tuple[str, str, list[Follow], str | None]:
         if status == "bad":
             raise SubscriberError(f"unknown status {row.get('status')!r}")
     return email, name, _unique(follows), status
-
-
-def _import_one(
-    store: Store,
-    email: str,
-    name: str,
-    follows: list[Follow],
-    status: str | None,
-    default_follows: Sequence[Follow],
-    confirmed: bool,
-    now: datetime,
-) -> str:
-    with store.transaction():
-        row = store.conn.execute("SELECT id, name FROM subscribers WHERE email = ?", (email,)).fetchone()
-        if row is None:
-            sid = _insert(store, email, name, status or ("confirmed" if confirmed else "pending"), now)
-            if status == "unsubscribed":
-                store.conn.execute("UPDATE subscribers SET unsubscribed_at = ? WHERE id = ?", (iso(now), sid))
-            _write_follows(store, sid, follows or default_follows, replace=True)
-            return "added"
-        sid, old_name = row
-        have = set(follows_of(store, sid))
-        changed = bool(name and name != old_name) or not set(follows) <= have
-        if not changed:
-            return "unchanged"
-        if name and name != old_name:
-            store.conn.execute("UPDATE subscribers SET name = ?, updated_at = ? WHERE id = ?", (name, iso(now), sid))
-        _write_follows(store, sid, follows, replace=False)
-        return "updated"

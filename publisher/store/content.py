@@ -460,3 +460,66 @@ def label(store: Store, kind: str, slug: str) -> str | None:
         "SELECT min(name) FROM item_categories WHERE kind = ? AND value = ?", (kind, slug)
     ).fetchone()
     return row[0] if row else None
+
+
+# -- for digests ----------------------------------------------------------------------------------------------
+
+
+def window_sections(
+    store: Store,
+    *,
+    after: str,
+    until: str,
+    published_since: str,
+    correspondent: str = "",
+    category: str = "",
+    first_of_shared: bool = False,
+) -> list[tuple[int, str, str]]:
+    """(section id, correspondent slug, item key) of the sections of published items recorded in the window
+    (``after``, ``until``] whose item was published since ``published_since``; only ``correspondent``'s, or
+    only those of items in ``category`` (a slug), when given. In reading order. ``first_of_shared``: of the
+    sections sharing an anchor (co-authors credited for one text), only the first."""
+    sql = (
+        "SELECT s.id, s.correspondent_slug, s.item_key FROM sections s JOIN items i ON i.key = s.item_key"
+        " WHERE i.deleted_at IS NULL AND s.recorded_at > ? AND s.recorded_at <= ? AND i.published >= ?"
+    )
+    params: list[object] = [after, until, published_since]
+    if correspondent:
+        sql += " AND s.correspondent_slug = ?"
+        params.append(correspondent)
+    elif category:
+        sql += " AND s.item_key IN (SELECT item_key FROM item_categories WHERE kind = 'category' AND value = ?)"
+        params.append(category)
+    if first_of_shared:
+        sql += (
+            " AND NOT EXISTS (SELECT 1 FROM sections p WHERE p.item_key = s.item_key AND p.anchor = s.anchor"
+            " AND p.position < s.position)"
+        )
+    sql += " ORDER BY i.published, s.item_key, s.position"
+    return [(int(a), str(b), str(c)) for a, b, c in store.conn.execute(sql, params).fetchall()]
+
+
+def category_lists(store: Store, slug: str, limit: int) -> list[str]:
+    """The categories (JSON lists, as written) of up to ``limit`` published items in the category ``slug``."""
+    return [
+        str(raw)
+        for (raw,) in store.conn.execute(
+            "SELECT categories FROM items WHERE deleted_at IS NULL AND key IN"
+            " (SELECT item_key FROM item_categories WHERE kind = 'category' AND value = ?) LIMIT ?",
+            (slug, limit),
+        )
+    ]
+
+
+def item_category_slugs(store: Store, keys: Sequence[str]) -> dict[str, set[str]]:
+    """Item key → the slugs of its categories, for ``keys`` (items without any are left out)."""
+    found: dict[str, set[str]] = {}
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        marks = _marks(len(chunk))
+        for key, value in store.conn.execute(
+            f"SELECT item_key, value FROM item_categories WHERE kind = 'category' AND item_key IN ({marks})", chunk
+        ):
+            found.setdefault(str(key), set()).add(str(value))
+    return found

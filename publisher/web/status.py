@@ -9,21 +9,18 @@ from typing import Any
 
 from aiohttp import web
 
-from publisher.store import Store, content, parse_iso
+from publisher.store import Store, content, digests, outbox, parse_iso, subscribers
 from publisher.web.state import STATE
 
 
 def _store_figures(store: Store) -> dict[str, Any]:
-    def by(sql: str) -> dict[str, int]:
-        return {str(k): int(v) for k, v in store.conn.execute(sql).fetchall()}
-
-    last_digest = store.scalar("SELECT max(created_at) FROM digests")
+    last_digest = digests.last_created(store)
     return {
         "items": content.count_items(store),
         "correspondents": content.count_correspondents(store),
         "skipped_sources": content.count_skipped_sources(store),
-        "outbox": by("SELECT state, count(*) FROM outbox GROUP BY state"),
-        "subscribers": by("SELECT status, count(*) FROM subscribers GROUP BY status"),
+        "outbox": outbox.count_by_state(store),
+        "subscribers": subscribers.count_by_status(store),
         "last_build": float(store.get_meta("last_build") or 0) or None,
         "last_digest": _timestamp(last_digest) if last_digest else None,
     }

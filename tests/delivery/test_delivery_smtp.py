@@ -12,8 +12,7 @@ import pytest
 
 from publisher.config import Config
 from publisher.delivery import Envelope
-from publisher.delivery.ledger import claim_sql, sent_sql
-from publisher.delivery.outbox import PAGE_SQL, OutboxRow, _drain_lock, counts, drain, enqueue, recent_errors
+from publisher.delivery.outbox import OutboxRow, _drain_lock, counts, drain, enqueue, recent_errors
 from publisher.delivery.smtp import SmtpTransport, dot_stuff
 from publisher.errors import PermanentFailure
 from publisher.store import Store
@@ -290,20 +289,6 @@ async def test_a_row_withdrawn_after_it_was_read_is_not_sent(
 
     assert report.sent == 5
     assert sorted(r for m in smtp_server.messages for r in m.rcpt_tos) == addresses[:4] + addresses[5:]
-
-
-@pytest.mark.parametrize(
-    ("sql", "params", "expected"),
-    [
-        (claim_sql(3), ("t", 1, 2, 3), "USING INTEGER PRIMARY KEY"),
-        (sent_sql(3), ("t", "t", 1, 2, 3), "USING INTEGER PRIMARY KEY"),
-        (PAGE_SQL, ("t", "t", 0, 256), "USING INDEX outbox_due (state=? AND next_attempt_at"),
-    ],
-    ids=["claim", "sent", "page"],
-)
-def test_per_message_statements_do_not_scan_the_queue(store: Store, sql: str, params: tuple, expected: str) -> None:
-    plan = " ".join(row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + sql, params))
-    assert expected in plan, plan
 
 
 def test_enqueue_is_idempotent(store: Store) -> None:
