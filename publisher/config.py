@@ -21,11 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from publisher.errors import ConfigError
+from publisher.feeds.formats import FORMATS, FeedFormat
 
 
 def bundled_templates() -> Path:
@@ -36,6 +37,11 @@ def bundled_templates() -> Path:
         return checkout
     return Path(sys.prefix) / "share" / "publisher" / "templates"
 
+
+# How the SMTP connection is secured: STARTTLS after connecting, TLS from the start, or not at all.
+SmtpSecurity = Literal["starttls", "tls", "none"]
+# One digest per correspondent for their followers, or one per subscriber grouping all they follow.
+DigestMode = Literal["per-correspondent", "combined"]
 
 DEFAULT_CONFIG_NAME = "publisher.toml"
 ENV_CONFIG = "PUBLISHER_CONFIG"
@@ -86,7 +92,7 @@ class ContentConfig:
 @dataclass(frozen=True)
 class FeedsConfig:
     entries: int = 50
-    formats: tuple[str, ...] = ("atom", "rss", "json")
+    formats: tuple[FeedFormat, ...] = FORMATS
     per_correspondent: bool = True
     per_category: bool = True
     per_tag: bool = False
@@ -96,7 +102,7 @@ class FeedsConfig:
 class SmtpConfig:
     host: str = "127.0.0.1"
     port: int = 587
-    security: str = "starttls"  # "starttls" | "tls" | "none"
+    security: SmtpSecurity = "starttls"
     username: str = ""
     password_env: str = "PUBLISHER_SMTP_PASSWORD"
     password_file: Path | None = None
@@ -139,7 +145,7 @@ class DkimConfig:
 @dataclass(frozen=True)
 class DigestConfig:
     schedule: str = "0 7 * * *"
-    mode: str = "per-correspondent"  # or "combined"
+    mode: DigestMode = "per-correspondent"
     max_age_days: int = 7
     subject: str = "{{ correspondent.name }}: {{ sections|length }} new"
     # Per-correspondent cron overrides: slug → cron expression.
@@ -353,6 +359,11 @@ def _coerce(value: Any, hint: Any, *, base: Path, file: str, key: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         non_none = [a for a in args if a is not type(None)]
         return _coerce(value, non_none[0], base=base, file=file, key=key)
+    if origin is Literal:
+        if value not in args:
+            choices = [str(a) for a in args]
+            raise ConfigError(f"must be {', '.join(choices[:-1])} or {choices[-1]}, got {value!r}", file=file, key=key)
+        return value
     if hint is Path:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"expected a path string, got {_kind(value)}", file=file, key=key)
@@ -427,15 +438,10 @@ def _validate(config: Config, where: _Origins) -> None:
         raise bad("site.timezone", f"unknown IANA time zone {config.site.timezone!r}") from exc
     if config.feeds.entries < 1:
         raise bad("feeds.entries", "must be at least 1")
-    for fmt in config.feeds.formats:
-        if fmt not in ("atom", "rss", "json"):
-            raise bad("feeds.formats", f"unknown format {fmt!r} (known: atom, rss, json)")
     if config.content.max_file_size < 1:
         raise bad("content.max_file_size", "must be positive")
     if config.smtp is not None:
         smtp = config.smtp
-        if smtp.security not in ("starttls", "tls", "none"):
-            raise bad("smtp.security", f"must be starttls, tls or none, got {smtp.security!r}")
         if not 0 < smtp.port < 65536:
             raise bad("smtp.port", f"not a port number: {smtp.port}")
         if smtp.connections < 1:
@@ -452,8 +458,6 @@ def _validate(config: Config, where: _Origins) -> None:
             raise bad("smtp.from", f"expected an address like 'News <news@example.org>', got {config.smtp.from_!r}")
     if config.subscriptions.public_url and urlsplit(config.subscriptions.public_url).scheme not in ("http", "https"):
         raise bad("subscriptions.public_url", f"must be an http(s) URL, got {config.subscriptions.public_url!r}")
-    if config.digest.mode not in ("per-correspondent", "combined"):
-        raise bad("digest.mode", f"must be per-correspondent or combined, got {config.digest.mode!r}")
     if config.digest.max_age_days < 1:
         raise bad("digest.max_age_days", "must be at least 1")
     for key, expr in [("digest.schedule", config.digest.schedule)] + [

@@ -5,7 +5,8 @@ markdown-it-py (CommonMark plus tables and strikethrough, raw HTML allowed) and 
 scripts, event handlers and ``javascript:`` URLs and, in the same pass, resolves every relative ``href`` and
 ``src`` against the page's URL, because feed readers and mail clients have no base to resolve them with.
 
-:func:`xml_safe` and :func:`one_line` are cheap enough to run on every string a reader produces.
+:func:`~publisher.text.xml_safe` and :func:`~publisher.text.one_line` (in ``publisher/text.py``) guard every
+string a reader produces.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from urllib.parse import quote, urljoin
 import nh3
 from markdown_it import MarkdownIt
 
-# Characters XML 1.0 forbids: C0 controls but tab/LF/CR, the non-characters U+FFFE/U+FFFF, and surrogates
-# (which can only arrive alone, from YAML escapes; lxml and any UTF-8 encoder choke on them).
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+from publisher.text import one_line, xml_safe
+
 # Characters quote() leaves alone: the URL's own delimiters, and "%" so existing escapes survive.
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
@@ -31,16 +31,6 @@ _ATTRIBUTES = copy.deepcopy(nh3.ALLOWED_ATTRIBUTES)
 for _tag in ("a", "img", "abbr"):
     # Markdown's [text](url "title") and ![alt](src "title") produce title attributes worth keeping.
     _ATTRIBUTES.setdefault(_tag, set()).add("title")
-
-
-def xml_safe(text: str) -> str:
-    """``text`` without the characters XML 1.0 forbids (which make lxml raise and feed readers fail)."""
-    return _XML_ILLEGAL.sub("", text)
-
-
-def one_line(text: str) -> str:
-    """All whitespace runs (CR, LF, U+2028, NBSP, ...) as one space, stripped: safe for titles and headers."""
-    return " ".join(text.split())
 
 
 def absolute_url(url: str, base: str) -> str:

@@ -19,6 +19,7 @@ import socket
 from pathlib import Path
 
 from publisher.delivery import Envelope
+from publisher.disk import fsync_dir
 from publisher.errors import PermanentFailure, TemporaryFailure
 
 # The names a reader gives a message it has moved to cur/: unread, seen, seen+replied.
@@ -34,14 +35,6 @@ def maildir_name(message_id: str) -> str:
     """The file name of a message: stable for one Message-ID, unique across them."""
     digest = hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:40]
     return f"{digest}.{_host()}"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class MaildirTransport:
@@ -88,7 +81,7 @@ class MaildirTransport:
                 return False
             finally:
                 tmp.unlink(missing_ok=True)
-            _fsync_dir(self.path / "new")
+            fsync_dir(self.path / "new")
             return True
         except OSError as exc:
             # A full disk or a permission problem may be fixed by the operator: retry later.

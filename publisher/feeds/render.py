@@ -9,7 +9,7 @@ feedgen 1.0.0 has traps this module works around, each covered by a test:
 - ``add_entry`` prepends by default; entries are added with ``order="append"`` so the caller's order
   (newest first) is the file's order.
 - naive datetimes raise; every datetime goes through :func:`_utc` (naive ones take the site time zone).
-- XML control characters make lxml raise; every text goes through :func:`_xml_safe`.
+- XML control characters make lxml raise; every text goes through :func:`publisher.text.xml_safe`.
 - entry links lose every attribute but ``href`` (lkiesow/python-feedgen#135), so an image added as a
   ``rel="enclosure"`` link would come out as a second alternate link. Entry links are repaired and the
   image enclosure is added by the small feedgen extensions below, which write the XML themselves.
@@ -35,16 +35,10 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from publisher.config import Config
+from publisher.feeds.formats import EXTENSIONS, FORMATS, MEDIA_TYPES, FeedFormat
 from publisher.models import Correspondent, Item, Section, slugify
+from publisher.text import one_line, xml_safe
 
-FORMATS: tuple[str, ...] = ("atom", "rss", "json")
-EXTENSIONS: dict[str, str] = {"atom": ".atom", "rss": ".rss", "json": ".json"}
-MEDIA_TYPES: dict[str, str] = {
-    "atom": "application/atom+xml",
-    "rss": "application/rss+xml",
-    "json": "application/feed+json",
-    "opml": "text/x-opml",
-}
 OPML_NAME = "feeds.opml"
 # Output folders that hold only feeds this module names; the only places stale feeds may be removed from.
 FEED_FOLDERS: tuple[str, ...] = ("correspondents", "categories", "tags")
@@ -70,7 +64,6 @@ _IMAGE_TYPES = {
 }
 # Characters XML 1.0 forbids (C0 controls but tab/LF/CR, surrogates, U+FFFE/U+FFFF), plus DEL and the
 # C1 controls, which XML allows but which only ever come from broken PDF extraction.
-_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -85,7 +78,7 @@ class FeedSpec:
     uid: str = ""  # the feed's tag: URI; "" = built from config and key at render time
     authors: tuple[str, ...] = ()  # the feed's author(s); () = site.author
 
-    def file(self, fmt: str) -> str:
+    def file(self, fmt: FeedFormat) -> str:
         """Output-relative file name of this feed in format ``fmt``: ``correspondents/ana-ruiz/feed.atom``."""
         return self.path + EXTENSIONS[fmt]
 
@@ -235,7 +228,7 @@ def render(
     spec: FeedSpec,
     entries: Sequence[FeedEntry],
     config: Config,
-    fmt: str,
+    fmt: FeedFormat,
     *,
     updated: datetime | None = None,
 ) -> bytes:
@@ -259,18 +252,18 @@ def render(
 
 
 def render_all(
-    spec: FeedSpec, entries: Sequence[FeedEntry], config: Config, formats: Sequence[str] | None = None
+    spec: FeedSpec, entries: Sequence[FeedEntry], config: Config, formats: Sequence[FeedFormat] | None = None
 ) -> dict[str, bytes]:
     """Every configured format of one feed, keyed by output-relative file name."""
     return {spec.file(fmt): render(spec, entries, config, fmt) for fmt in formats or config.feeds.formats}
 
 
-def feed_url(config: Config, spec: FeedSpec, fmt: str) -> str:
+def feed_url(config: Config, spec: FeedSpec, fmt: FeedFormat) -> str:
     # Slugs of names in other scripts are not ASCII: the URL carries them percent-encoded.
     return _base(config) + quote(spec.file(fmt), safe="/")
 
 
-def _feedgen(spec: FeedSpec, entries: Sequence[FeedEntry], config: Config, fmt: str, updated: datetime) -> Any:
+def _feedgen(spec: FeedSpec, entries: Sequence[FeedEntry], config: Config, fmt: FeedFormat, updated: datetime) -> Any:
     base = _base(config)
     fg = FeedGenerator()
     fg.register_extension("publisher_atom", _AtomFeedExt, _AtomEntryExt, atom=True, rss=False)
@@ -302,8 +295,8 @@ def _feedgen(spec: FeedSpec, entries: Sequence[FeedEntry], config: Config, fmt: 
         terms = [{"term": t} for t in (_line(c) for c in e.categories) if t]
         if terms:
             fe.category(terms)
-        summary = _xml_safe(e.summary).strip()
-        body = _xml_safe(e.html)
+        summary = xml_safe(e.summary).strip()
+        body = xml_safe(e.html)
         if body:
             fe.content(body, type="html")
         if summary:
@@ -392,8 +385,8 @@ def _render_json(spec: FeedSpec, entries: Sequence[FeedEntry], config: Config) -
             "url": _line(e.url),
             "title": _line(e.title) or "Untitled",
         }
-        body = _xml_safe(e.html)
-        summary = _xml_safe(e.summary).strip()
+        body = xml_safe(e.html)
+        summary = xml_safe(e.summary).strip()
         if body:
             item["content_html"] = body
         else:
@@ -433,7 +426,7 @@ def render_opml(specs: Sequence[FeedSpec], config: Config) -> bytes:
     One outline per feed, its ``xmlUrl`` on the first configured format in the order Atom, RSS, JSON, so a
     reader importing the list subscribes to each feed once. Sorted by title: caller order does not matter.
     """
-    fmt = next((f for f in FORMATS if f in config.feeds.formats), "atom")
+    fmt: FeedFormat = next((f for f in FORMATS if f in config.feeds.formats), "atom")
     base = _base(config)
     opml = etree.Element("opml", version="2.0")
     head = etree.SubElement(opml, "head")
@@ -471,14 +464,9 @@ def _kind(spec: FeedSpec) -> str:
     return spec.key.split("/", 1)[0] if "/" in spec.key else "site"
 
 
-def _xml_safe(text: str) -> str:
-    """``text`` without the characters XML 1.0 cannot carry (lxml raises on them)."""
-    return _XML_BAD.sub("", text)
-
-
 def _line(text: str) -> str:
     """Clean text on one line: CR, LF and every other whitespace run become one space."""
-    return " ".join(_xml_safe(text).split())
+    return one_line(xml_safe(text))
 
 
 def _utc(dt: datetime, tz: tzinfo) -> datetime:

@@ -15,10 +15,10 @@ from urllib.parse import quote
 
 import aiohttp
 
+from publisher.feeds.formats import FEED_SUFFIXES
+
 logger = logging.getLogger(__name__)
 
-# Files that are feeds a hub can fetch (the OPML list is not a topic).
-FEED_SUFFIXES = (".atom", ".rss", ".json", ".xml")
 
 
 def topic_url(base_url: str, rel: str) -> str:

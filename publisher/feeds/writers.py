@@ -15,6 +15,8 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from publisher.disk import fsync_dir
+
 # Mode of a new file when there is no old one to copy it from: readable by the web server.
 DEFAULT_MODE = 0o644
 
@@ -52,28 +54,14 @@ def write_if_changed(path: Path, data: bytes, *, sync_folder: bool = True) -> bo
             os.unlink(tmp)
         raise
     if sync_folder:
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     return True
 
 
 def sync_folders(paths: Iterable[Path]) -> None:
     """Make the renames of the files ``paths`` durable: one fsync per folder, however many files."""
     for folder in sorted({Path(p).parent for p in paths}):
-        _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable; some file systems refuse to open folders, which is fine."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        fsync_dir(folder)
 
 
 def remove(root: Path, rels: Iterable[str]) -> list[str]:

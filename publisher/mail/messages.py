@@ -30,7 +30,6 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from publisher.config import Config
-from publisher.content.markup import one_line
 from publisher.delivery import Envelope
 from publisher.delivery.outbox import enqueue
 from publisher.errors import ConfigError, PermanentFailure
@@ -49,6 +48,7 @@ from publisher.mail.subscribers import Follow, Subscriber, clean_name, follows_o
 from publisher.store import Store
 from publisher.store import digests as store_digests
 from publisher.store import subscribers as store_subscribers
+from publisher.text import one_line
 
 log = logging.getLogger(__name__)
 

@@ -33,11 +33,11 @@ from markupsafe import Markup
 
 from publisher.config import Config, bundled_templates
 from publisher.content import catalog
-from publisher.content.markup import one_line
 from publisher.errors import ConfigError
 from publisher.mail.shorten import cut_html
 from publisher.models import Correspondent
 from publisher.store import Store
+from publisher.text import one_line
 
 if TYPE_CHECKING:
     from publisher.mail.digests import DigestPlan

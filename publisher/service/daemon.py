@@ -33,6 +33,7 @@ import watchfiles
 from aiohttp import web
 
 from publisher.config import Config
+from publisher.content.readers import is_temp_name
 from publisher.delivery import outbox
 from publisher.errors import ConfigError, PublisherError
 from publisher.feeds import build
@@ -51,8 +52,6 @@ logger = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 60.0
 # How long a watcher that failed (the content folder vanished, inotify limits) waits before trying again.
 WATCH_RETRY_SECONDS = 5.0
-# Editor and sync-tool droppings that never hold content.
-_TEMP_SUFFIXES = (".swp", ".swx", ".swo", ".tmp", ".part", ".crdownload", "~")
 
 
 def check_config(config: Config) -> None:
@@ -93,7 +92,7 @@ class ContentFilter:
             return False
         parts = rel.split(os.sep)
         name = parts[-1]
-        if any(p.startswith((".", "#")) for p in parts) or name.endswith(_TEMP_SUFFIXES):
+        if any(p.startswith((".", "#")) for p in parts) or is_temp_name(name):
             return False
         suffix = os.path.splitext(name)[1].lower()
         return suffix in self.extensions or suffix == ""

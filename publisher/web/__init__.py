@@ -22,9 +22,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from publisher.web import files, pages, status
-from publisher.web.state import STATE, RateLimiter, Stats, StoreWorker, WebState
+from publisher.web.state import STATE, Stats, StoreWorker, WebState
 
-__all__ = ["STATE", "RateLimiter", "Stats", "StoreWorker", "WebState", "make_app"]
+__all__ = ["STATE", "Stats", "StoreWorker", "WebState", "make_app"]
 
 logger = logging.getLogger(__name__)
 

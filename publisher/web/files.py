@@ -12,14 +12,13 @@ from pathlib import Path
 
 from aiohttp import web
 
+from publisher.feeds.formats import EXTENSIONS, MEDIA_TYPES
 from publisher.feeds.websub import topic_url
 from publisher.web.state import STATE
 
 CONTENT_TYPES = {
-    ".atom": "application/atom+xml; charset=utf-8",
-    ".rss": "application/rss+xml; charset=utf-8",
-    ".json": "application/feed+json; charset=utf-8",
-    ".opml": "text/x-opml; charset=utf-8",
+    **{ext: f"{MEDIA_TYPES[fmt]}; charset=utf-8" for fmt, ext in EXTENSIONS.items()},
+    ".opml": f"{MEDIA_TYPES['opml']}; charset=utf-8",
     ".xml": "",  # atom or rss: read from the root element
 }
 # Below this, gzip costs more than it saves.

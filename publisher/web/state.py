@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +14,7 @@ import jinja2
 from aiohttp import web
 
 from publisher.config import Config, bundled_templates
+from publisher.delivery.ratelimit import PerKeyLimiter
 from publisher.feeds.websub import PingStats
 from publisher.mail import subscribers
 from publisher.store import Store
@@ -93,13 +93,13 @@ class WebState:
     kick_drain: Callable[[], None] = lambda: None
     # The subscription's side effects (a pending subscriber + a confirmation email), on the store thread.
     enqueue_confirmation: Callable[[Config, Store, subscribers.Subscriber], Any] | None = None
-    client_limit: RateLimiter = field(init=False)
-    address_limit: RateLimiter = field(init=False)
+    client_limit: PerKeyLimiter = field(init=False)
+    address_limit: PerKeyLimiter = field(init=False)
     pages: Pages = field(init=False)
 
     def __post_init__(self) -> None:
-        self.client_limit = RateLimiter(self.config.subscriptions.per_client_per_hour)
-        self.address_limit = RateLimiter(self.config.subscriptions.per_address_per_hour)
+        self.client_limit = PerKeyLimiter(self.config.subscriptions.per_client_per_hour)
+        self.address_limit = PerKeyLimiter(self.config.subscriptions.per_address_per_hour)
         self.pages = Pages(self.config)
 
     def reconfigure(self, config: Config, secret: bytes) -> None:
@@ -112,45 +112,6 @@ class WebState:
 
 
 STATE = web.AppKey("state", WebState)
-
-
-# -- rate limits -------------------------------------------------------------------------------------------
-
-
-class RateLimiter:
-    """Token buckets per key: ``per_hour`` requests in a burst, refilled evenly over the hour; 0 = no limit."""
-
-    MAX_KEYS = 50_000
-
-    def __init__(self, per_hour: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_hour = per_hour
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # key → (tokens, at)
-
-    def allow(self, key: str) -> bool:
-        if self.per_hour <= 0:
-            return True
-        now = self.clock()
-        rate = self.per_hour / 3600.0
-        tokens_, at = self._buckets.get(key, (float(self.per_hour), now))
-        tokens_ = min(float(self.per_hour), tokens_ + (now - at) * rate)
-        if tokens_ < 1:
-            self._buckets[key] = (tokens_, now)
-            return False
-        self._buckets[key] = (tokens_ - 1, now)
-        if len(self._buckets) > self.MAX_KEYS:
-            self._prune(now, rate)
-        return True
-
-    def retry_after(self, key: str) -> int:
-        tokens_, _ = self._buckets.get(key, (1.0, 0.0))
-        return max(1, math.ceil((1 - tokens_) / (self.per_hour / 3600.0))) if self.per_hour > 0 else 0
-
-    def _prune(self, now: float, rate: float) -> None:
-        # A bucket that has refilled is the same as no bucket.
-        full = [k for k, (t, at) in self._buckets.items() if t + (now - at) * rate >= self.per_hour]
-        for key in full:
-            del self._buckets[key]
 
 
 class Pages:

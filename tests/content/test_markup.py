@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from lxml import etree, html
 
-from publisher.content.markup import absolute_url, one_line, render, xml_safe
+from publisher.content.markup import absolute_url, render
+from publisher.text import xml_safe
 from tests.readers_helpers import read_example
 
 PAGE = "https://news.example.org/2026/03/02/harbour-week/"
@@ -114,19 +115,6 @@ def test_render_output_is_well_formed_xml_even_from_hostile_text() -> None:
         assert xml_safe(out) == out
 
 
-# --- text guards ----------------------------------------------------------------------------------------
-
-
-def test_xml_safe() -> None:
-    assert xml_safe("a\x00b\x01c\x08d\x0be\x0cf\x1fg") == "abcdefg"
-    assert xml_safe("tab\tnl\ncr\r") == "tab\tnl\ncr\r"
-    assert xml_safe("x\ufffey\uffffz\ud800w\udfff") == "xyzw"
-    assert xml_safe("é ü 中 😀 \x7f \x85") == "é ü 中 😀 \x7f \x85"
-
-
-def test_one_line() -> None:
-    assert one_line("  Harbour\r\nweek\u2028now\u2029\x85then\t\x0b\x0cend\u00a0 ") == "Harbour week now then end"
-    assert one_line("\r\n") == ""
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from publisher.content import readers
-from publisher.content.markup import render, xml_safe
+from publisher.content.markup import render
 from publisher.errors import ContentError
 from publisher.models import ParsedItem
+from publisher.text import xml_safe
 from tests.readers_helpers import LONDON, MTIME
 
 # Modest by default so the suite stays fast; PUBLISHER_FUZZ_EXAMPLES=5000 for a deeper run.

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from publisher.delivery.ratelimit import RateLimiter, TokenBucket
+from publisher.delivery.ratelimit import PerKeyLimiter, RateLimiter, TokenBucket
 
 
 class Clock:
@@ -90,3 +90,26 @@ def test_hourly_state_survives_a_new_limiter() -> None:
 def test_zero_means_unlimited() -> None:
     limiter = RateLimiter(0, 0)
     assert limiter.unlimited and limiter.reserve() == 0.0 and limiter.snapshot() is None
+
+
+def test_per_key_limiter_refills() -> None:
+    now = [0.0]
+    limiter = PerKeyLimiter(3, clock=lambda: now[0])
+    assert [limiter.allow("a") for _ in range(4)] == [True, True, True, False]
+    assert limiter.retry_after("a") == 1200
+    assert limiter.allow("b")
+    now[0] += 1200  # a third of an hour: one more
+    assert limiter.allow("a")
+    assert not limiter.allow("a")
+    assert PerKeyLimiter(0).allow("x")
+
+
+def test_per_key_limiter_takes_a_new_limit_for_the_buckets_it_has() -> None:
+    now = [0.0]
+    limiter = PerKeyLimiter(2, clock=lambda: now[0])
+    assert [limiter.allow("a") for _ in range(3)] == [True, True, False]
+    limiter.per_hour = 3600  # a reload raises the limit: one a second from now on
+    now[0] += 1
+    assert limiter.allow("a") and not limiter.allow("a")
+    limiter.per_hour = 0
+    assert all(limiter.allow("a") for _ in range(10))

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from publisher.config import Config
 from publisher.mail import subscribers, tokens
 from publisher.store import Store
-from publisher.web import RateLimiter, Stats, StoreWorker, WebState, make_app
+from publisher.web import Stats, StoreWorker, WebState, make_app
 from publisher.web.files import resolve_feed
 
 ATOM = (
@@ -169,17 +169,6 @@ async def test_healthz_and_metrics(client: TestClient) -> None:
     assert re.search(r"^publisher_items 0$", body, re.M)
     assert re.search(r'^publisher_outbox_messages\{state="queued"\} 0$', body, re.M)
     assert "publisher_feeds_written_total 0" in body
-
-
-def test_rate_limiter_refills() -> None:
-    now = [0.0]
-    limiter = RateLimiter(3, clock=lambda: now[0])
-    assert [limiter.allow("a") for _ in range(4)] == [True, True, True, False]
-    assert limiter.allow("b")
-    now[0] += 1200  # a third of an hour: one more
-    assert limiter.allow("a")
-    assert not limiter.allow("a")
-    assert RateLimiter(0).allow("x")
 
 
 async def test_subscribe_same_answer_and_rate_limit(make_config: Callable[..., Config], output: Path) -> None:

@@ -18,15 +18,17 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, tzinfo
 
-from publisher.content.markup import one_line, xml_safe
 from publisher.content.readers import dates, frontmatter, people, plaintext, sections
 from publisher.errors import ContentError
 from publisher.models import BodyFormat, ParsedItem, slugify
+from publisher.text import one_line, xml_safe
 
-__all__ = ["is_candidate", "read"]
+__all__ = ["TEMP_PREFIXES", "TEMP_SUFFIXES", "is_candidate", "is_temp_name", "read"]
 
-_C0_CONTROLS = bytes(c for c in range(32) if c not in (9, 10, 13))
-_EDITOR_TEMP_SUFFIXES = (".swp", ".swx", ".swo", ".tmp", ".bak", ".orig", ".part", ".crdownload")
+_C0_CONTROLS = bytes(c for c in range(32) if c not in (9, 10, 13)) + b"\x7f"
+# Editor, office and download droppings that never hold content: x~, .x.swp, x.bak, #x#, ~$x, x.part.
+TEMP_SUFFIXES = ("~", ".swp", ".swx", ".swo", ".tmp", ".bak", ".orig", ".part", ".crdownload")
+TEMP_PREFIXES = ("#", "~$")
 _URL_SAFE_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]*")
 _ATX_HEADING = re.compile(r" {0,3}#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*")
 _SETEXT_RULE = re.compile(r" {0,3}=+[ \t]*")
@@ -43,13 +45,18 @@ def is_candidate(relpath: str, extensions: tuple[str, ...] = (".md", ".markdown"
     name = parts[-1]
     if not name or any(part.startswith(".") for part in parts):
         return False
-    lower = name.lower()
-    if lower.endswith(("~", *_EDITOR_TEMP_SUFFIXES)) or lower.startswith(("#", "~$")):
+    if is_temp_name(name):
         return False
-    stem, dot, ext = lower.rpartition(".")
+    stem, dot, ext = name.lower().rpartition(".")
     if not dot or not stem or stem == "_index":
         return False
     return any(f".{ext}" == known.lower() for known in extensions)
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether a file name is an editor's or a download's temporary file (the readers and the watcher agree)."""
+    lower = name.lower()
+    return lower.endswith(TEMP_SUFFIXES) or lower.startswith(TEMP_PREFIXES)
 
 
 def read(relpath: str, data: bytes, *, tz: tzinfo, default_author: str, mtime: float) -> ParsedItem:
@@ -161,9 +168,12 @@ def _decode(path: str, data: bytes) -> str:
         raise ContentError(path, reason, line=line) from exc
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    # Checked on the bytes first: a C0 control byte is never part of a UTF-8 sequence, U+FFFE/FFFF are
-    # EF BF BE/BF, and strict decoding leaves no surrogates; cheaper than a regex over every file's text.
-    if len(data.translate(None, _C0_CONTROLS)) != len(data) or (not text.isascii() and b"\xef\xbf" in data):
+    # Checked on the bytes first: a C0 control or DEL byte is never part of a UTF-8 sequence, the C1 controls
+    # are C2 80-9F, U+FFFE/FFFF are EF BF BE/BF, and strict decoding leaves no surrogates; cheaper than a regex
+    # over every file's text.
+    if len(data.translate(None, _C0_CONTROLS)) != len(data) or (
+        not text.isascii() and (b"\xef\xbf" in data or b"\xc2" in data)
+    ):
         text = xml_safe(text)
     if not text.strip():
         raise ContentError(path, "empty file")

@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 import yaml
 
-from publisher.content.markup import one_line, xml_safe
 from publisher.content.readers import dates
 from publisher.errors import ContentError
+from publisher.text import one_line, xml_safe
 
 Kind = Literal["yaml", "toml"]
 _CLOSERS: dict[Kind, tuple[str, ...]] = {"yaml": ("---", "..."), "toml": ("+++",)}

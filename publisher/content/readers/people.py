@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from publisher.content.markup import one_line
+from publisher.text import one_line
 
 _PARTICLE_LIST = "al bin ibn da das de del della der di do dos du el la le van von ter ten y zu"
 PARTICLES = frozenset(_PARTICLE_LIST.split())

@@ -19,8 +19,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from publisher.content.markup import one_line
 from publisher.content.readers import dates, sections
+from publisher.text import one_line
 
 _MAX_HEADER_LINES = 12
 _PAGE_NUMBER = re.compile(r"(?i)(?:page\s+)?[-–—]?\s*\d{1,4}\s*[-–—]?(?:\s*(?:of|/)\s*\d{1,4})?")

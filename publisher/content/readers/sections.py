@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 
-from publisher.content.markup import one_line
 from publisher.content.readers import people
 from publisher.models import ParsedSection
+from publisher.text import one_line
 
 # Candidate lines only; every candidate is then checked in Python, where Unicode case is easy.
 _BYLINE = re.compile(
