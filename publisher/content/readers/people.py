@@ -21,7 +21,7 @@ PARTICLES = frozenset(_PARTICLE_LIST.split())
 # that are not also common surnames (Post, Times, Page, Head, King... are surnames, so they are not here).
 _ORGANISATION_LIST = """
     institute institution center centre council foundation university college school association society
-    agency ministry department bureau forum network initiative programme program commission committee
+    agency ministry department bureau forum network trust initiative programme program commission committee
     brief briefing report paper papers review journal bulletin newsletter commentary analysis series inc ltd
     llc plc gmbh company corporation press media news gazette tribune observatory laboratory lab think tank
     team desk
@@ -58,6 +58,8 @@ _NOT_NAME_LIST = """
     monday tuesday wednesday thursday friday saturday sunday today tomorrow yesterday
     january february march april june july august september october november december
     the a an and or of for in on at to with from by
+    that this these those who what why how when where is are was were not nobody our your its their after
+    before under over into than
 """
 NOT_NAME_WORDS = frozenset(_NOT_NAME_LIST.split())
 # Words a role phrase never holds before its head: a sentence has these ("prices fell for the editor").
