@@ -41,8 +41,8 @@ _ABOUT = re.compile(r"(?i)^about\s+(?:the\s+)?(?P<what>.+?)\s*:?$")
 _ABOUT_AUTHOR = re.compile(r"(?i)^about\s+(?:the\s+)?(?:authors?|contributors?|writers?)\b")
 _SENTENCE_END = (".", "!", "?", "…", '"', "”", "'", "’", ")", ":")
 _SMALL_WORDS = frozenset(
-    ["a", "an", "and", "as", "at", "but", "by", "for", "in", "nor", "of", "on", "or", "the", "to", "vs", "via"]
-    + ["with", "from", "into"]
+    {"a", "an", "and", "as", "at", "but", "by", "for", "in", "nor", "of", "on", "or", "the", "to", "vs", "via"}
+    | {"with", "from", "into"}
 )
 
 
