@@ -169,6 +169,23 @@ class SubscriptionsConfig:
 
 
 @dataclass(frozen=True)
+class BouncesConfig:
+    # The bounce address LOCAL@DOMAIN; every message's envelope sender is LOCAL+TOKEN@DOMAIN (VERP).
+    # Empty: "bounces@" the domain of the From address.
+    address: str = ""
+    # A Maildir the daemon watches for bounces, complaints and unsubscribe mail; unset: not watched.
+    maildir: Path | None = None
+    # Where mail nobody recognised goes (a Maildir), never deleted; default: state/inbound/quarantine.
+    quarantine: Path = Path("state/inbound/quarantine")
+    # Where the watched Maildir's recognised mail goes once read; default: state/inbound/processed.
+    processed: Path = Path("state/inbound/processed")
+    # Soft bounces (mailbox full, relay gave up on a 4.x.x) count once they repeat over this many days.
+    soft_days: int = 7
+    # How often the daemon looks into bounces.maildir.
+    poll_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class HttpConfig:
     enabled: bool = True
     listen: str = "127.0.0.1:8080"
@@ -203,6 +220,7 @@ class Config:
     dkim: DkimConfig = field(default_factory=DkimConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
     subscriptions: SubscriptionsConfig = field(default_factory=SubscriptionsConfig)
+    bounces: BouncesConfig = field(default_factory=BouncesConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     websub: WebSubConfig = field(default_factory=WebSubConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
@@ -220,6 +238,15 @@ class Config:
     def sender(self) -> str:
         """The From address of every email."""
         return self.smtp.from_ if self.smtp is not None else f"{self.site.title} <{self.site.email}>"
+
+    @property
+    def bounce_address(self) -> str:
+        """The address bounces come back to (the envelope sender before its VERP tag)."""
+        if self.bounces.address:
+            return self.bounces.address
+        _, addr = parseaddr(self.sender)
+        domain = addr.rpartition("@")[2] or "localhost"
+        return f"bounces@{domain}"
 
     @property
     def public_url(self) -> str:
@@ -419,6 +446,11 @@ def _place_under_state(config: Config, raw: Mapping[str, Any], base: Path) -> Co
         changes["maildir"] = MaildirConfig(path=state / "maildir")
     if "secret_file" not in raw.get("subscriptions", {}):
         changes["subscriptions"] = dataclasses.replace(config.subscriptions, secret_file=state / "secret")
+    bounces = raw.get("bounces", {})
+    for name in ("quarantine", "processed"):
+        if name not in bounces:
+            current = changes.get("bounces", config.bounces)
+            changes["bounces"] = dataclasses.replace(current, **{name: state / "inbound" / name})
     return dataclasses.replace(config, **changes)
 
 
@@ -456,6 +488,15 @@ def _validate(config: Config, where: _Origins) -> None:
         _, addr = parseaddr(config.smtp.from_)
         if "@" not in addr or addr.startswith("@") or addr.endswith("@"):
             raise bad("smtp.from", f"expected an address like 'News <news@example.org>', got {config.smtp.from_!r}")
+    address = config.bounces.address
+    if address:
+        local, at, domain = address.rpartition("@")
+        if not at or not local or not domain or "+" in local or parseaddr(address)[1] != address:
+            raise bad("bounces.address", f"expected a bare address like bounces@example.org, got {address!r}")
+    if config.bounces.soft_days < 1:
+        raise bad("bounces.soft_days", "must be at least 1")
+    if config.bounces.poll_seconds <= 0:
+        raise bad("bounces.poll_seconds", "must be more than 0")
     if config.subscriptions.public_url and urlsplit(config.subscriptions.public_url).scheme not in ("http", "https"):
         raise bad("subscriptions.public_url", f"must be an http(s) URL, got {config.subscriptions.public_url!r}")
     if config.digest.max_age_days < 1:

@@ -82,6 +82,8 @@ _COMMANDS = {
     "digest": "mail",
     "send-test": "mail",
     "outbox": "mail",
+    "inbound": "bounces",
+    "bounces": "bounces",
     "run": "daemon",
 }
 

@@ -249,6 +249,11 @@ def digest_send(app: App, slug: str | None, dry_run: bool) -> None:
     sys.exit(_drain(config))
 
 
+from publisher.cli.bounces import digest_report  # noqa: E402  (registered here: `digest` loads this module)
+
+digest_group.add_command(digest_report)
+
+
 # -- send-test and the outbox -------------------------------------------------------------------------------
 
 

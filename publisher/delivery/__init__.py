@@ -22,7 +22,8 @@ class Envelope:
 
 
 class Transport(Protocol):
-    async def send(self, envelope: Envelope) -> None: ...
+    # Returns who took the message when it can tell (the relay's host:port), for the delivery record.
+    async def send(self, envelope: Envelope) -> str | None: ...
 
     async def close(self) -> None: ...
 

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from publisher.config import SmtpConfig
+from publisher.delivery import bounces
 from publisher.store import Store, iso
 from publisher.store import outbox as store_outbox
-from publisher.store import subscribers as store_subscribers
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,9 @@ class Outcome:
     row: OutboxRow
     kind: str  # sent | failed | deferred | requeued | skipped
     error: str = ""
-    bounce: bool = False
+    bounce: bool = False  # a hard bounce in the session (5xx to RCPT or DATA)
+    code: int | None = None  # the SMTP reply code of a failure
+    relay: str = ""  # who took the message (host:port), for the delivery record
 
 
 @dataclass
@@ -119,12 +121,16 @@ class Ledger:
             now = self.clock()
             stamp = iso(now)
             with self.store.transaction():
-                sent = [o.row.id for o in pending.outcomes if o.kind == "sent"]
+                sent: dict[str, list[int]] = {}
                 for outcome in pending.outcomes:
+                    if outcome.kind == "sent":
+                        sent.setdefault(outcome.relay, []).append(outcome.row.id)
                     self._apply(outcome, now, stamp)
-                # One statement for all the sent rows and one for all the claims: each SQLite step lets the
-                # composer thread take the GIL, and getting it back costs up to a switch interval.
-                store_outbox.mark_sent(self.store, sent, stamp)
+                # One statement for all the sent rows (one per relay: one, but for failover) and one for all
+                # the claims: each SQLite step lets the composer thread take the GIL, and getting it back costs
+                # up to a switch interval.
+                for relay, ids in sent.items():
+                    store_outbox.mark_sent(self.store, ids, stamp, relay)
                 claims = [row_id for row_id, _ in pending.claims if row_id is not None]
                 claimed = store_outbox.claim(self.store, claims, stamp)
                 results = [row_id is None or row_id in claimed for row_id, _ in pending.claims]
@@ -166,11 +172,8 @@ class Ledger:
         else:  # failed, skipped
             final = attempts if kind == "failed" else row.attempts
             store_outbox.fail(self.store, row.id, attempts=final, error=error, stamp=stamp)
-            if outcome.bounce and row.subscriber_id is not None:
-                self._bounce(row.subscriber_id, stamp)
-
-    def _bounce(self, subscriber_id: int, stamp: str) -> None:
-        status = store_subscribers.count_send_bounce(self.store, subscriber_id, self.policy.bounce_limit, stamp)
-        if status == "bounced" and subscriber_id not in self.bounced:
-            self.bounced.add(subscriber_id)
-            log.warning("subscriber %d marked bounced after %d hard bounces", subscriber_id, self.policy.bounce_limit)
+            if outcome.bounce:
+                became = bounces.in_session(self.store, row.id, row.subscriber_id, outcome.code, error,
+                                            self.policy.bounce_limit, stamp)  # fmt: skip
+                if became and row.subscriber_id is not None:
+                    self.bounced.add(row.subscriber_id)

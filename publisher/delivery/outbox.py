@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -42,12 +43,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from publisher.config import Config, SmtpConfig
-from publisher.delivery import Envelope, Transport, make_transport
+from publisher.delivery import Envelope, Transport, make_transport, verp
 from publisher.delivery.composing import ComposeError, ComposeWorker, WorkerGone
 from publisher.delivery.ledger import Ledger, OutboxRow, Outcome, Progress
 from publisher.delivery.ratelimit import BucketState, RateLimiter
 from publisher.delivery.smtp import RelayUnavailable
 from publisher.errors import DeliveryError, PermanentFailure, StoreError, TemporaryFailure
+from publisher.mail import tokens
 from publisher.store import Store, dumps, iso
 from publisher.store import digests as store_digests
 from publisher.store import outbox as store_outbox
@@ -231,8 +233,11 @@ class _Run:
     """One drain: a producer feeding composed envelopes to one sender task per connection."""
 
     def __init__(self, store: Store, transport: Transport, composer: Composer, ledger: Ledger,
-                 halt: asyncio.Event, due_before: str) -> None:  # fmt: skip
+                 halt: asyncio.Event, due_before: str,
+                 envelope_sender: Callable[[int], str] | None = None) -> None:  # fmt: skip
         self.store = store
+        # VERP: the envelope sender names the row, computed here at send time (the composer never sees it).
+        self.envelope_sender = envelope_sender
         self.transport = transport
         self.composer = composer
         self.ledger = ledger
@@ -398,11 +403,13 @@ class _Run:
 
     async def deliver(self, row: OutboxRow, composed: _Composed) -> Outcome:
         envelope, prepared = composed
+        if self.envelope_sender is not None:
+            envelope = dataclasses.replace(envelope, sender=self.envelope_sender(row.id))
         try:
             if prepared is not None:
-                await self.transport.send(envelope, prepared=prepared)  # type: ignore[call-arg]
+                relay = await self.transport.send(envelope, prepared=prepared)  # type: ignore[call-arg]
             else:
-                await self.transport.send(envelope)
+                relay = await self.transport.send(envelope)
         except RelayUnavailable as exc:
             self.error = str(exc)
             self.halt.set()
@@ -411,7 +418,7 @@ class _Run:
         except PermanentFailure as exc:
             hard = exc.code is not None and 500 <= exc.code < 600
             log.warning("outbox: %s to %s failed for good: %s", row.message_id, row.recipient, exc)
-            return Outcome(row, "failed", str(exc), bounce=hard)
+            return Outcome(row, "failed", str(exc), bounce=hard, code=exc.code)
         except TemporaryFailure as exc:
             log.info("outbox: %s to %s deferred: %s", row.message_id, row.recipient, exc)
             return Outcome(row, "deferred", str(exc))
@@ -420,7 +427,7 @@ class _Run:
         except Exception as exc:
             log.exception("outbox: unexpected error sending %s", row.message_id)
             return Outcome(row, "deferred", f"{exc.__class__.__name__}: {exc}")
-        return Outcome(row, "sent")
+        return Outcome(row, "sent", relay=relay if isinstance(relay, str) else "")
 
 
 def _start_worker(composer: Composer, prepare: Callable[[Envelope], Any] | None) -> ComposeWorker | None:
@@ -437,6 +444,13 @@ def _start_worker(composer: Composer, prepare: Callable[[Envelope], Any] | None)
         return None
     log.info("outbox: composing in process %d", worker.pid)
     return worker
+
+
+def verp_sender(config: Config) -> Callable[[int], str]:
+    """The envelope sender of outbox row ``id``: ``LOCAL+TOKEN@DOMAIN`` of the bounce address (VERP)."""
+    secret = tokens.load_secret(config)
+    address = config.bounce_address
+    return lambda row_id: verp.envelope_sender(address, secret, row_id)
 
 
 def _restore_bucket(store: Store, limiter: RateLimiter | None) -> None:
@@ -501,7 +515,7 @@ async def drain(
             policy = config.smtp if config.smtp is not None else SmtpConfig()
             ledger = Ledger(store, policy, clock, due, progress)
             halt = asyncio.Event()
-            run = _Run(store, transport, composer, ledger, halt, due_before)
+            run = _Run(store, transport, composer, ledger, halt, due_before, verp_sender(config))
             _restore_bucket(store, run.limiter)
             watcher = asyncio.ensure_future(stop.wait()) if stop is not None else None
             if watcher is not None:

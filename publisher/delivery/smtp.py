@@ -304,8 +304,8 @@ class SmtpTransport:
         """The DATA payload of ``envelope``; pure and thread-safe, so the outbox runs it off the event loop."""
         return dot_stuff(envelope.data)
 
-    async def send(self, envelope: Envelope, *, prepared: bytes | None = None) -> None:
-        """Deliver one envelope; returns once the server answered 250 to the end of the DATA.
+    async def send(self, envelope: Envelope, *, prepared: bytes | None = None) -> str:
+        """Deliver one envelope; returns the relay (``host:port``) once it answered 250 to the end of the DATA.
 
         ``prepared``: what :meth:`prepare` returned for this envelope, if it was called already.
         """
@@ -342,7 +342,8 @@ class SmtpTransport:
                     raise
                 conn.sent += 1
                 self._release(conn)
-                return
+                return str(conn.relay)
+        raise AssertionError("unreachable")
 
     def _take_idle(self) -> _Connection | None:
         while self._idle:

@@ -369,18 +369,12 @@ def _drop_queued(store: Store, subscriber_id: int) -> None:
 
 
 def record_bounce(store: Store, subscriber_id: int, limit: int, *, now: datetime | None = None) -> bool:
-    """Count a hard bounce; True when this one made the subscriber ``bounced`` (no more mail)."""
-    at = iso(now or now_utc())
+    """Count a hard bounce; True when this one made the subscriber ``bounced`` (no more mail).
+
+    The bounce rules live in :mod:`publisher.delivery.bounces`; this counts one bounce by them.
+    """
     with store.transaction():
-        row = db.add_bounce(store, subscriber_id, at)
-        if row is None:
-            return False
-        count, status = row
-        if status in ("confirmed", "pending") and count >= max(1, limit):
-            db.mark_bounced(store, subscriber_id)
-            _drop_queued(store, subscriber_id)
-            return True
-    return False
+        return db.count_bounce(store, subscriber_id, limit, iso(now or now_utc()))
 
 
 # -- CSV ------------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from aiohttp import web
 
 from publisher.config import Config
 from publisher.content.readers import is_temp_name
-from publisher.delivery import outbox
+from publisher.delivery import bounces, outbox
 from publisher.errors import ConfigError, PublisherError
 from publisher.feeds import build
 from publisher.feeds.websub import WebSubPublisher, topic_url
@@ -382,7 +382,21 @@ class Daemon:
         return jobs
 
     def _interval_jobs(self, config: Config) -> list[IntervalJob]:
-        return [IntervalJob("outbox-retry", config.daemon.outbox_retry_seconds, self._counted(self._drain))]
+        jobs = [IntervalJob("outbox-retry", config.daemon.outbox_retry_seconds, self._counted(self._drain))]
+        if config.bounces.maildir is not None:
+            jobs.append(IntervalJob("inbound", config.bounces.poll_seconds, self._counted(self._inbound)))
+        return jobs
+
+    async def _inbound(self) -> None:
+        """Read the bounces, complaints and unsubscribe mail waiting in ``bounces.maildir``."""
+        config = self.config
+        folder = config.bounces.maildir
+        if folder is None:
+            return
+        secret = self.web_state.secret if self.web_state is not None else None
+        done = await self.jobs_db.run(lambda store: bounces.process_maildir(store, config, folder, secret=secret))
+        if done:
+            logger.info("inbound: %d message(s) read from %s", len(done), folder)
 
     def _counted(self, run: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
         """``run``, with its failures counted for /metrics (the scheduler's boundary logs them)."""

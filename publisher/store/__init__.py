@@ -6,6 +6,7 @@
 - :mod:`publisher.store.content`: ``items``, ``sections``, ``correspondents``, ``sources``,
   ``item_categories`` (categories and tags) and ``meta``. Written by the scanner through
   :mod:`publisher.content.catalog`, read by the feed and digest builders.
+- :mod:`publisher.store.inbound`: ``inbound``, the log of bounces, complaints and unsubscribe mail read.
 
 No module outside this package writes SQL; callers use the named functions of the owning module (a test
 walks every module and fails on a SQL statement outside ``publisher/store/``).

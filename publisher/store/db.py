@@ -143,6 +143,30 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX item_categories_newest ON item_categories(kind, value, published);
     DELETE FROM item_categories WHERE item_key IN (SELECT key FROM items WHERE deleted_at IS NOT NULL);
     """,
+    # 4: the delivery record (what became of each message after the relay took it) and the inbound mail log
+    """
+    ALTER TABLE outbox ADD COLUMN relay TEXT NOT NULL DEFAULT '';         -- host:port that answered 250
+    ALTER TABLE outbox ADD COLUMN outcome TEXT NOT NULL DEFAULT '';       -- '' | delayed | bounced | complained
+    ALTER TABLE outbox ADD COLUMN outcome_at TEXT;
+    ALTER TABLE outbox ADD COLUMN bounce_class TEXT NOT NULL DEFAULT '';  -- hard | soft
+    ALTER TABLE outbox ADD COLUMN bounce_status TEXT NOT NULL DEFAULT ''; -- 5.1.1, or the SMTP code
+    ALTER TABLE outbox ADD COLUMN soft_counted INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX outbox_subscriber ON outbox(subscriber_id, sent_at);
+    ALTER TABLE subscribers ADD COLUMN complained_at TEXT;
+    CREATE TABLE inbound (
+        id INTEGER PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        kind TEXT NOT NULL,             -- bounce | delayed | complaint | unsubscribe | unknown
+        outbox_id INTEGER,              -- the row it was attributed to, if any
+        subscriber_id INTEGER,
+        address TEXT NOT NULL DEFAULT '',
+        bounce_class TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '',
+        message_id TEXT NOT NULL DEFAULT ''  -- of the inbound message
+    );
+    CREATE INDEX inbound_received ON inbound(received_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

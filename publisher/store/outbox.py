@@ -111,8 +111,8 @@ def claim_sql(count: int) -> str:
 
 def sent_sql(count: int) -> str:
     return (
-        "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, updated_at = ?, last_error = ''"
-        f" WHERE id IN ({_marks(count)})"
+        "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, updated_at = ?, last_error = '',"
+        f" relay = ? WHERE id IN ({_marks(count)})"
     )
 
 
@@ -131,10 +131,10 @@ def claim(store: Store, ids: Sequence[int], stamp: str) -> set[int]:
     return {int(row[0]) for row in found}
 
 
-def mark_sent(store: Store, ids: Sequence[int], stamp: str) -> None:
-    """One statement for all the rows sent: each SQLite step lets other threads take the GIL."""
+def mark_sent(store: Store, ids: Sequence[int], stamp: str, relay: str = "") -> None:
+    """One statement for all the rows sent (through ``relay``): each SQLite step lets other threads take the GIL."""
     if ids:
-        store.conn.execute(sent_sql(len(ids)), (stamp, stamp, *ids))
+        store.conn.execute(sent_sql(len(ids)), (stamp, stamp, relay, *ids))
 
 
 def defer(store: Store, row_id: int, *, attempts: int, retry_at: str, error: str, stamp: str) -> None:
@@ -182,3 +182,153 @@ def requeue_interrupted(store: Store, stamp: str) -> int:
             (stamp, stamp),
         )
     return cur.rowcount
+
+
+# -- after the relay took it: bounces, complaints, the delivery record ------------------------------------
+
+
+@dataclass(frozen=True)
+class SentRow:
+    """An outbox row as the bounce rules see it."""
+
+    id: int
+    subscriber_id: int | None
+    recipient: str
+    digest_id: str | None
+    state: str
+    sent_at: str | None
+    outcome: str
+    message_id: str
+
+
+_SENT_COLUMNS = "id, subscriber_id, recipient, digest_id, state, sent_at, outcome, message_id"
+
+
+def find_row(store: Store, *, row_id: int | None = None, message_id: str | None = None) -> SentRow | None:
+    """The outbox row with this id, or with this Message-ID (``<...>`` or bare)."""
+    if row_id is not None:
+        found = store.conn.execute(f"SELECT {_SENT_COLUMNS} FROM outbox WHERE id = ?", (row_id,)).fetchone()
+    elif message_id:
+        bare = message_id.strip().strip("<>")
+        found = store.conn.execute(
+            f"SELECT {_SENT_COLUMNS} FROM outbox WHERE message_id IN (?, ?)", (bare, f"<{bare}>")
+        ).fetchone()
+    else:
+        return None
+    return SentRow(*found) if found else None
+
+
+def mark_outcome(store: Store, row_id: int, outcome: str, stamp: str, *, bounce_class: str = "",
+                 status: str = "", detail: str = "", relay: str | None = None) -> None:  # fmt: skip
+    """Record what became of a row after the relay took it (or refused it in the session)."""
+    store.conn.execute(
+        "UPDATE outbox SET outcome = ?, outcome_at = ?, bounce_class = ?, bounce_status = ?,"
+        " last_error = CASE WHEN ? != '' THEN ? ELSE last_error END, relay = COALESCE(?, relay) WHERE id = ?",
+        (outcome, stamp, bounce_class, status, detail, detail[:1000], relay, row_id),
+    )
+
+
+def soft_history(store: Store, subscriber_id: int) -> list[tuple[int, str, str, str, int]]:
+    """(id, sent_at, outcome, bounce_class, soft_counted) of the subscriber's accepted rows, newest first."""
+    return list(
+        store.conn.execute(
+            "SELECT id, sent_at, outcome, bounce_class, soft_counted FROM outbox"
+            " WHERE subscriber_id = ? AND sent_at IS NOT NULL ORDER BY sent_at DESC, id DESC",
+            (subscriber_id,),
+        )
+    )
+
+
+def mark_soft_counted(store: Store, row_ids: Iterable[int]) -> None:
+    store.conn.executemany("UPDATE outbox SET soft_counted = 1 WHERE id = ?", [(i,) for i in row_ids])
+
+
+def forget_soft_bounces(store: Store, subscriber_id: int) -> None:
+    """Put a subscriber's soft bounces behind them (their streak starts over)."""
+    store.conn.execute(
+        "UPDATE outbox SET soft_counted = 1 WHERE subscriber_id = ? AND bounce_class = 'soft'", (subscriber_id,)
+    )
+
+
+# -- the delivery record ---------------------------------------------------------------------------------
+
+# What the report calls a row, from its outbox state and what came back after it was accepted.
+DELIVERY_STATE_SQL = """
+    CASE
+        WHEN outcome = 'complained' THEN 'complained'
+        WHEN outcome = 'bounced' AND sent_at IS NULL THEN 'bounced in session'
+        WHEN outcome = 'bounced' THEN 'bounced later'
+        WHEN state = 'sent' AND outcome = 'delayed' THEN 'deferred by relay'
+        WHEN state = 'sent' THEN 'accepted'
+        WHEN state IN ('queued', 'sending') AND attempts > 0 THEN 'deferred'
+        WHEN state IN ('queued', 'sending') THEN 'queued'
+        ELSE 'failed'
+    END
+"""
+
+DELIVERY_STATES: tuple[str, ...] = (
+    "queued", "deferred", "accepted", "deferred by relay", "bounced in session", "bounced later", "complained",
+    "failed",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    digest_id: str
+    recipient: str
+    state: str
+    at: str  # when it reached that state
+    relay: str
+    detail: str  # the bounce status, or the last error
+
+
+def delivery_rows(store: Store, digest_id: str) -> list[DeliveryRow]:
+    rows = store.conn.execute(
+        f"SELECT digest_id, recipient, {DELIVERY_STATE_SQL},"
+        " COALESCE(outcome_at, sent_at, updated_at), relay,"
+        " TRIM(bounce_status || ' ' || last_error) FROM outbox WHERE digest_id = ? ORDER BY recipient, id",
+        (digest_id,),
+    )
+    return [DeliveryRow(*row) for row in rows]
+
+
+def digest_summaries(store: Store, limit: int = 20) -> list[tuple[str, str, str, dict[str, int]]]:
+    """(digest id, scope, period end, {state: rows}) of the latest digests, newest first."""
+    digests = store.conn.execute(
+        "SELECT id, scope, period_end FROM digests ORDER BY period_end DESC, id LIMIT ?", (limit,)
+    ).fetchall()
+    out = []
+    for digest_id, scope, period_end in digests:
+        counts = dict.fromkeys(DELIVERY_STATES, 0)
+        for state, n in store.conn.execute(
+            f"SELECT {DELIVERY_STATE_SQL} AS s, COUNT(*) FROM outbox WHERE digest_id = ? GROUP BY s", (digest_id,)
+        ):
+            counts[state] = n
+        out.append((digest_id, scope, period_end, counts))
+    return out
+
+
+def delivery_totals(store: Store) -> dict[str, int]:
+    """Rows per delivery state over the whole outbox; every state is present."""
+    counts = dict.fromkeys(DELIVERY_STATES, 0)
+    for state, n in store.conn.execute(f"SELECT {DELIVERY_STATE_SQL} AS s, COUNT(*) FROM outbox GROUP BY s"):
+        counts[state] = n
+    return counts
+
+
+def digest_exists(store: Store, digest_id: str) -> bool:
+    return store.conn.execute("SELECT 1 FROM digests WHERE id = ?", (digest_id,)).fetchone() is not None
+
+
+def matching_digests(store: Store, text: str) -> list[str]:
+    """Digest ids equal to ``text``, else starting with it, else containing it (a date, a scope)."""
+    for pattern, arg in (("id = ?", text), ("id LIKE ? ESCAPE '\\'", _like(text) + "%"),
+                         ("id LIKE ? ESCAPE '\\'", "%" + _like(text) + "%")):  # fmt: skip
+        found = [r[0] for r in store.conn.execute(f"SELECT id FROM digests WHERE {pattern} ORDER BY id", (arg,))]
+        if found:
+            return found
+    return []
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

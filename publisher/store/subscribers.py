@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from publisher.store.outbox import withdraw_queued
+
 if TYPE_CHECKING:
     from publisher.store.db import Store
 
@@ -171,30 +173,48 @@ def delete(store: Store, subscriber_id: int) -> None:
     store.conn.execute("DELETE FROM subscribers WHERE id = ?", (subscriber_id,))
 
 
-def add_bounce(store: Store, subscriber_id: int, at: str) -> tuple[int, str] | None:
-    """Count one hard bounce; the new (bounce count, status), None when there is no such subscriber."""
+def count_bounce(store: Store, subscriber_id: int, limit: int, at: str) -> bool:
+    """One counted bounce (the rules of :mod:`publisher.delivery.bounces` decide what counts); True when it
+    reached ``limit`` and made a pending or confirmed subscriber ``bounced``. Their queued mail is withdrawn."""
     row = store.conn.execute(
         "UPDATE subscribers SET bounce_count = bounce_count + 1, last_bounce_at = ?, updated_at = ?"
         " WHERE id = ? RETURNING bounce_count, status",
         (at, at, subscriber_id),
     ).fetchone()
-    return (int(row[0]), str(row[1])) if row else None
+    if row is None:
+        return False
+    count, status = int(row[0]), str(row[1])
+    if status in ("confirmed", "pending") and count >= max(1, limit):
+        store.conn.execute(
+            "UPDATE subscribers SET status = 'bounced', updated_at = ? WHERE id = ?", (at, subscriber_id)
+        )
+        withdraw_queued(store, subscriber_id)
+        return True
+    return False
 
 
-def mark_bounced(store: Store, subscriber_id: int) -> None:
-    store.conn.execute("UPDATE subscribers SET status = 'bounced' WHERE id = ?", (subscriber_id,))
-
-
-def count_send_bounce(store: Store, subscriber_id: int, limit: int, at: str) -> str | None:
-    """Count a hard bounce met while sending, in one statement: the subscriber becomes ``bounced`` at
-    ``limit`` bounces unless they unsubscribed. Their status after, None when there is no such subscriber."""
+def reset_bounces(store: Store, subscriber_id: int, at: str) -> bool:
+    """Bounce count to zero and ``bounced`` back to ``confirmed``; False when there is no such subscriber."""
     row = store.conn.execute(
-        "UPDATE subscribers SET bounce_count = bounce_count + 1, last_bounce_at = ?, updated_at = ?,"
-        " status = CASE WHEN bounce_count + 1 >= ? AND status != 'unsubscribed' THEN 'bounced' ELSE status END"
-        " WHERE id = ? RETURNING status",
-        (at, at, limit, subscriber_id),
+        "UPDATE subscribers SET bounce_count = 0, last_bounce_at = NULL, updated_at = ?,"
+        " status = CASE WHEN status = 'bounced' THEN 'confirmed' ELSE status END WHERE id = ? RETURNING id",
+        (at, subscriber_id),
     ).fetchone()
-    return str(row[0]) if row else None
+    return row is not None
+
+
+def unsubscribe_now(store: Store, subscriber_id: int, at: str, *, complained: bool) -> bool:
+    """Unsubscribe (a complaint, or mail to the unsubscribe address), noting a complaint; True when the status
+    changed. Queued mail is withdrawn."""
+    row = store.conn.execute(
+        "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?, updated_at = ?"
+        " WHERE id = ? AND status != 'unsubscribed' RETURNING id",
+        (at, at, subscriber_id),
+    ).fetchone()
+    if complained:
+        store.conn.execute("UPDATE subscribers SET complained_at = ? WHERE id = ?", (at, subscriber_id))
+    withdraw_queued(store, subscriber_id)
+    return row is not None
 
 
 # -- imports --------------------------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ from collections.abc import Callable
 import pytest
 
 from publisher.config import Config
-from publisher.delivery import Envelope
+from publisher.delivery import Envelope, verp
 from publisher.delivery.outbox import OutboxRow, _drain_lock, counts, drain, enqueue, recent_errors
 from publisher.delivery.smtp import SmtpTransport, dot_stuff
 from publisher.errors import PermanentFailure
+from publisher.mail import tokens
 from publisher.store import Store
 from tests.delivery_helpers import DIGEST_ID, add_subscribers, compose, drain_until_settled, smtp_toml
 from tests.smtpserver import SmtpServer, client_context
@@ -72,7 +73,11 @@ async def test_starttls_auth_delivers_exact_bytes(
     assert (report.sent, report.failed, report.deferred) == (12, 0, 0)
     assert sorted(r for m in server.messages for r in m.rcpt_tos) == addresses
     assert all(m.tls and m.auth_user == "mailer" for m in server.messages)
-    assert all(m.mail_from == "news@example.org" for m in server.messages)
+    # VERP: each envelope sender is bounces+TOKEN@ the From domain, its token naming that message's row.
+    secret = tokens.load_secret(config)
+    with Store(config.paths.database) as store:
+        row_of = {r["message_id"]: r["id"] for r in store.query("SELECT id, message_id FROM outbox")}
+    assert all(verp.parse(secret, m.mail_from, "bounces@example.org") == row_of[m.message_id] for m in server.messages)
     assert_exact(server, recorder)
     # A line holding a single dot survived the DATA transparency round trip.
     assert b"\r\n.\r\n.. a line" in server.messages[0].data

@@ -12,7 +12,7 @@ from publisher.store.outbox import PAGE_SQL, claim_sql, sent_sql
     ("sql", "params", "expected"),
     [
         (claim_sql(3), ("t", 1, 2, 3), "USING INTEGER PRIMARY KEY"),
-        (sent_sql(3), ("t", "t", 1, 2, 3), "USING INTEGER PRIMARY KEY"),
+        (sent_sql(3), ("t", "t", "relay", 1, 2, 3), "USING INTEGER PRIMARY KEY"),
         (PAGE_SQL, ("t", "t", 0, 256), "USING INDEX outbox_due (state=? AND next_attempt_at"),
     ],
     ids=["claim", "sent", "page"],
