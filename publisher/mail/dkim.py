@@ -22,8 +22,6 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-import dkim
-
 from publisher.config import Config
 from publisher.errors import ConfigError
 
@@ -66,6 +64,8 @@ class DkimpySigner:
         self.sign(b"From: a@b\r\n\r\n")
 
     def sign(self, message: bytes) -> bytes:
+        import dkim  # dkimpy brings dnspython: loaded only where this signer is used
+
         try:
             signature = dkim.sign(
                 message,

@@ -1,9 +1,15 @@
 """Composing the exact bytes of every email: digests, confirmation requests, test messages.
 
-:class:`Composer` turns one outbox row into an :class:`~publisher.delivery.Envelope`. It is fast because
-the expensive part of a digest (loading its sections, Jinja, CSS inlining, the size budget) happens once
-per digest and is cached; each subscriber's copy is then string joins (:class:`~publisher.mail.render.Body`),
-two HMACs for the signed links, a C-speed transfer encoding and MIME assembled by hand.
+:class:`Composer` turns one outbox row into an :class:`~publisher.delivery.Envelope`. A digest is rendered
+once for everyone who gets it: loading its sections, Jinja, CSS inlining, the size budget, the transfer
+encoding of everything but the slots, and the whole message around them (headers, MIME structure, boundary)
+as a :class:`~publisher.mail.mime.Splice`, cached per digest. Each subscriber's copy is then their name,
+address and two signed links encoded for where they go (HTML-escaped and quoted-printable in the bodies,
+RFC 2047 in To), joined into those prepared bytes; DKIM, when on, signs each final copy. The envelope
+sender is not part of the bytes: delivery sets it per message.
+
+The render module (Jinja, CSS inlining) is imported on first use, so a process that only hands rows to a
+composer process does not load it.
 
 Every header value that comes from content or input (titles, names) goes through ``one_line``: no header
 can carry a CR or LF that was not put there by this module. DKIM signing (:mod:`publisher.mail.dkim`)
@@ -14,7 +20,6 @@ signed bytes are exactly the bytes returned: transports send them verbatim.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import secrets
@@ -23,10 +28,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from publisher.config import Config
@@ -35,20 +39,26 @@ from publisher.delivery.outbox import enqueue
 from publisher.errors import ConfigError, PermanentFailure
 from publisher.mail import digests, tokens
 from publisher.mail.dkim import make_signer
-from publisher.mail.render import (
-    DigestBodies,
+from publisher.mail.mime import (
+    HOLE,
+    Splice,
+    address_header,
+    assemble,
+    assemble_encoded,
+    bare_address,
     choose_encoding,
-    encode_body,
-    load_entries,
-    render_digest,
-    render_page_pair,
-    slot_values,
+    header_value,
+    list_unsubscribe,
+    make_boundary,
 )
-from publisher.mail.subscribers import Follow, Subscriber, clean_name, follows_of, normalise_email
+from publisher.mail.subscribers import Follow, Subscriber, follows_of, normalise_email
 from publisher.store import Store
 from publisher.store import digests as store_digests
 from publisher.store import subscribers as store_subscribers
 from publisher.text import one_line
+
+if TYPE_CHECKING:
+    from publisher.mail.render import DigestBodies
 
 log = logging.getLogger(__name__)
 
@@ -63,22 +73,6 @@ class Row(Protocol):
 
 
 # -- headers ------------------------------------------------------------------------------------------------
-
-
-def header_value(value: str, name: str = "Subject") -> str:
-    """A header value on one logical line, RFC 2047-encoded when not ASCII, folded at 78 columns."""
-    text = one_line(value)
-    charset = "us-ascii" if text.isascii() else "utf-8"
-    return Header(text, charset=charset, header_name=name, maxlinelen=78).encode(linesep="\r\n")
-
-
-def address_header(name: str, address: str) -> str:
-    """``Name <address>`` with the name made safe (no CR/LF, quoted or encoded as needed)."""
-    return formataddr((clean_name(name), address), charset="utf-8")
-
-
-def bare_address(text: str) -> str:
-    return parseaddr(text)[1]
 
 
 def site_host(config: Config) -> str:
@@ -103,44 +97,6 @@ def unsubscribe_mailto(config: Config) -> str | None:
     """The mailto: URI of List-Unsubscribe, when ``subscriptions.unsubscribe_mailto`` is set."""
     mailto = config.subscriptions.unsubscribe_mailto.strip()
     return f"mailto:{bare_address(mailto) or one_line(mailto)}?subject=unsubscribe" if mailto else None
-
-
-def list_unsubscribe(url: str, mailto: str | None) -> str:
-    # One URI per line keeps every line short whatever the token's length.
-    return f"<{url}>,\r\n <{mailto}>" if mailto else f"<{url}>"
-
-
-def assemble(headers: Sequence[tuple[str, str]], text: bytes, html: bytes, encodings: tuple[str, str]) -> bytes:
-    """A multipart/alternative message (text first, HTML last: the part clients prefer) with CRLF ends.
-
-    ``text`` and ``html`` are UTF-8 with LF line ends; header values are ASCII, folded already.
-    """
-    return assemble_encoded(headers, encode_body(text, encodings[0]), encode_body(html, encodings[1]), encodings)
-
-
-def assemble_encoded(
-    headers: Sequence[tuple[str, str]], text_body: bytes, html_body: bytes, encodings: tuple[str, str]
-) -> bytes:
-    """:func:`assemble` for bodies already transfer-encoded (CRLF line ends)."""
-    text_cte, html_cte = encodings
-    text_body = text_body.rstrip(b"\r\n")
-    html_body = html_body.rstrip(b"\r\n")
-    # "=_" can occur in neither quoted-printable nor base64, so the boundary never clashes with a body.
-    boundary = "=_" + hashlib.blake2b(text_body[:4096] + html_body[-4096:], digest_size=12).hexdigest()
-    head = "".join(f"{name}: {value}\r\n" for name, value in headers)
-    head += f'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
-    return b"".join(
-        (
-            head.encode("ascii"),
-            f'--{boundary}\r\nContent-Type: text/plain; charset="utf-8"\r\n'
-            f"Content-Transfer-Encoding: {text_cte}\r\n\r\n".encode("ascii"),
-            text_body,
-            f'\r\n--{boundary}\r\nContent-Type: text/html; charset="utf-8"\r\n'
-            f"Content-Transfer-Encoding: {html_cte}\r\n\r\n".encode("ascii"),
-            html_body,
-            f"\r\n--{boundary}--\r\n".encode("ascii"),
-        )
-    )
 
 
 # -- the composer -------------------------------------------------------------------------------------------
@@ -231,6 +187,8 @@ class Composer:
         return self._date_cache[1]
 
     def _digest(self, row: Row) -> bytes:
+        from publisher.mail.render import slot_values
+
         sid, email, name = self._subscriber(row, ("confirmed",))
         prepared = self._prepared(row)
         identity = _Identity(sid, email)
@@ -243,17 +201,44 @@ class Composer:
         page = bodies.html.encode(
             slot_values(name, email, unsubscribe, preferences, for_html=True), prepared.encodings[1]
         )
-        headers = self._headers(row, name, prepared.subject)
-        headers += [
-            ("List-Id", prepared.list_id),
-            ("List-Unsubscribe", list_unsubscribe(unsubscribe, self._mailto)),
+        mid = str(row["message_id"]).strip("<>")
+        return prepared.message.fill(
+            {
+                "to": address_header(name, row["recipient"]).encode("ascii"),
+                "date": self._date().encode("ascii"),
+                "message_id": mid.encode("ascii"),
+                "list_unsubscribe": list_unsubscribe(unsubscribe, self._mailto).encode("ascii"),
+                "text": text.rstrip(b"\r\n"),
+                "html": page.rstrip(b"\r\n"),
+            }
+        )
+
+    def _splice(self, bodies: DigestBodies, list_id_value: str, subject: str) -> Splice:
+        """The digest's message with holes for what differs per recipient (see :meth:`_digest`)."""
+        headers = [
+            ("From", self.from_header),
+            ("To", HOLE["to"]),
+            ("Subject", subject),
+            ("Date", HOLE["date"]),
+            ("Message-ID", f"<{HOLE['message_id']}>"),
+            ("List-Id", list_id_value),
+            ("List-Unsubscribe", HOLE["list_unsubscribe"]),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ("Precedence", "bulk"),
             ("Auto-Submitted", "auto-generated"),
         ]
-        return assemble_encoded(headers, text, page, prepared.encodings)
+        # One boundary for every copy of the digest, drawn from what they share.
+        seed = "".join(bodies.text.parts[::2][:4]) + "".join(bodies.html.parts[::2][-4:])
+        boundary = make_boundary(seed.encode("utf-8"))
+        encodings = (bodies.text_encoding, bodies.html_encoding)
+        data = assemble_encoded(
+            headers, HOLE["text"].encode("ascii"), HOLE["html"].encode("ascii"), encodings, boundary
+        )
+        return Splice(data)
 
     def _prepared(self, row: Row) -> _Prepared:
+        from publisher.mail.render import load_entries, render_digest
+
         digest_id = row["digest_id"]
         payload = _payload(row)
         selection = tuple(int(i) for i in payload["sections"]) if "sections" in payload else None
@@ -280,6 +265,7 @@ class Composer:
             period_end=datetime.fromisoformat(end),
         )
         prepared = _Prepared(bodies, list_id(self.config, scope, title))
+        prepared.message = self._splice(bodies, prepared.list_id, prepared.subject)
         self._digests[key] = prepared
         while len(self._digests) > _CACHE_SIZE:
             self._digests.popitem(last=False)
@@ -296,6 +282,8 @@ class Composer:
             "hours": self.config.subscriptions.confirm_hours,
             "follows": follows,
         }
+        from publisher.mail.render import render_page_pair
+
         page, text = render_page_pair(self.config, "confirm", context)
         subject = f"Confirm your subscription to {self.config.site.title}"
         headers = [*self._headers(row, name, header_value(subject)), ("Auto-Submitted", "auto-generated")]
@@ -316,6 +304,8 @@ class Composer:
             "to": row["recipient"],
             "sent_at": format_datetime(datetime.now(UTC).replace(microsecond=0)),
         }
+        from publisher.mail.render import render_page_pair
+
         page, text = render_page_pair(self.config, "test", context)
         headers = self._headers(row, "", header_value(f"Test message from {self.config.site.title}"))
         headers.append(("Auto-Submitted", "auto-generated"))
@@ -330,13 +320,14 @@ def _single(headers: Sequence[tuple[str, str]], text: str, page: str) -> bytes:
 class _Prepared:
     """A digest ready to personalise: bodies with slots, and the headers every copy shares."""
 
-    __slots__ = ("bodies", "encodings", "list_id", "subject")
+    __slots__ = ("bodies", "encodings", "list_id", "message", "subject")
 
     def __init__(self, bodies: DigestBodies, list_id: str) -> None:
         self.bodies = bodies
         self.list_id = list_id
         self.subject = header_value(bodies.subject)
         self.encodings = (bodies.text_encoding, bodies.html_encoding)
+        self.message = Splice(b"")
 
 
 class _Identity:

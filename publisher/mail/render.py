@@ -14,8 +14,6 @@ The text part always carries the same sections, titles and links as the HTML par
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import html
 import re
@@ -34,6 +32,7 @@ from markupsafe import Markup
 from publisher.config import Config, bundled_templates
 from publisher.content import catalog
 from publisher.errors import ConfigError
+from publisher.mail.mime import choose_encoding, encode_body, qp_chunk
 from publisher.mail.shorten import cut_html
 from publisher.models import Correspondent
 from publisher.store import Store
@@ -351,32 +350,6 @@ def placeholder_subscriber() -> dict[str, str]:
     return {"name": MARK["name"], "greeting": MARK["greeting"], "email": MARK["email"]}
 
 
-# -- transfer encoding -------------------------------------------------------------------------------------
-
-
-def choose_encoding(text: str) -> str:
-    """quoted-printable for mostly-ASCII text, base64 when QP would inflate it more (CJK, Cyrillic...)."""
-    data = text.encode("utf-8")
-    high = sum(1 for b in data[:20000] if b > 127)
-    return "base64" if high * 3 > len(data[:20000]) else "quoted-printable"
-
-
-def qp_chunk(text: str) -> bytes:
-    """``text`` quoted-printable (CRLF ends), closed by a soft line break unless it ends a line."""
-    if not text:
-        return b""
-    data = binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
-    return data if data.endswith(b"\r\n") else data + b"=\r\n"
-
-
-def encode_body(data: bytes, encoding: str) -> bytes:
-    """``data`` (LF line ends) in ``encoding`` with CRLF line ends, 76-character lines."""
-    if encoding == "base64":
-        return base64.encodebytes(data).replace(b"\n", b"\r\n")
-    # QP output has no bare CR (it would be =0D), so the line ends can be widened afterwards.
-    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
-
-
 # -- digests ---------------------------------------------------------------------------------------------
 
 
@@ -437,9 +410,19 @@ def render_digest(
     period_start: datetime | None = None,
     period_end: datetime | None = None,
     reserve: Callable[[Body], int] | None = None,
+    reader: Mapping[str, str] | None = None,
 ) -> DigestBodies:
-    """Render a digest once, slots open, within the HTML size budget."""
+    """Render a digest once, slots open, within the HTML size budget.
+
+    ``reader`` (the :func:`slot_values` of one subscriber, unescaped) renders that reader's copy through the
+    templates instead, with no slots: the reference that spliced copies are checked against.
+    """
     person = _scope_person(scope, title, entries)
+    if reader is None:
+        subscriber, links = placeholder_subscriber(), MARK
+    else:
+        subscriber = {k: reader[k] for k in ("name", "greeting", "email")}
+        links = {k: reader[k] for k in ("unsubscribe_url", "preferences_url")}
     base = {
         "site": config.site,
         "site_url": config.site.base_url,
@@ -450,9 +433,9 @@ def render_digest(
         "period_start": period_start,
         "period_end": period_end,
         "since": _day(period_start, config) if period_start else None,
-        "subscriber": placeholder_subscriber(),
-        "unsubscribe_url": MARK["unsubscribe_url"],
-        "preferences_url": MARK["preferences_url"],
+        "subscriber": subscriber,
+        "unsubscribe_url": links["unsubscribe_url"],
+        "preferences_url": links["preferences_url"],
     }
     subject = render_subject(config, {**base, "sections": list(entries), "count": len(entries)})
     html_t = _template(config, "email/digest.html")

@@ -143,4 +143,3 @@ def _cut_inside(fragment: str, texts: list[_Text], limit: int) -> str:
     elif not prefix.endswith("\n"):
         prefix += "\n"
     return prefix + close_open(prefix)
-

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import logging
 import os
@@ -56,7 +55,8 @@ def _unb64(text: str) -> bytes:
 
 
 def _mac(secret: bytes, purpose: str, payload: bytes) -> bytes:
-    return hmac.new(secret, b"\0".join((_VERSION, purpose.encode("ascii"), payload)), hashlib.sha256).digest()
+    # hmac.digest: OpenSSL's one-shot HMAC, a few times faster than hmac.new (two per digest copy).
+    return hmac.digest(secret, b"\0".join((_VERSION, purpose.encode("ascii"), payload)), "sha256")
 
 
 def _timestamp(now: datetime | float | None) -> int:
