@@ -25,6 +25,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from publisher.content.ids import bad_authority
+from publisher.content.selection import DEFAULT_EXCLUDE, UNDATED_RULES
 from publisher.errors import ConfigError
 from publisher.feeds.formats import FORMATS, FeedFormat
 
@@ -82,11 +84,33 @@ class PathsConfig:
 
 
 @dataclass(frozen=True)
+class AuthorConfig:
+    """One author of `[content.authors.HANDLE]`: the display name, role, and whether readers may follow."""
+
+    name: str = ""
+    role: str = ""
+    subscribable: bool = True
+
+
+@dataclass(frozen=True)
 class ContentConfig:
     max_file_size: int = 5_000_000
     extensions: tuple[str, ...] = (".md", ".markdown", ".txt")
-    # Glob patterns (relative to the content folder) that are never read.
+    # Glob patterns (relative to the content folder, .gitignore style; see publisher.content.selection):
+    # only files matching one of `include` are read (empty: every file), and never one matching `exclude`
+    # or, unless `default_exclude` is false, one of the defaults (Jekyll/Hugo/Zola build and theme folders).
+    include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    default_exclude: bool = True
+    # Undated files: "pages" (those with front matter are pages, left out), "mtime" or "skip".
+    undated: str = "pages"
+    # Handle → display name, role, subscribable; beside _data/authors.yml or data/authors (which it overrides).
+    authors: Mapping[str, AuthorConfig] = field(default_factory=dict)
+
+    @property
+    def excluded(self) -> tuple[str, ...]:
+        """Every exclude pattern in force: the defaults (unless turned off) and the configured ones."""
+        return (DEFAULT_EXCLUDE if self.default_exclude else ()) + self.exclude
 
 
 @dataclass(frozen=True)
@@ -416,6 +440,10 @@ def _coerce(value: Any, hint: Any, *, base: Path, file: str, key: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"expected a list, got {_kind(value)}", file=file, key=key)
         return tuple(_coerce(v, args[0], base=base, file=file, key=f"{key}[{i}]") for i, v in enumerate(value))
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"expected a table, got {_kind(value)}", file=file, key=key)
+        return _build(hint, value, base=base, where=lambda _dotted: file, prefix=key)  # type: ignore[arg-type]
     if origin in (Mapping, dict):
         if not isinstance(value, Mapping):
             raise ConfigError(f"expected a table, got {_kind(value)}", file=file, key=key)
@@ -461,6 +489,8 @@ def _validate(config: Config, where: _Origins) -> None:
     def bad(key: str, message: str) -> ConfigError:
         return ConfigError(message, file=where(key), key=key)
 
+    if config.site.id_authority and (why := bad_authority(config.site.id_authority)):
+        raise bad("site.id_authority", why)
     url = urlsplit(config.site.base_url)
     if url.scheme not in ("http", "https") or not url.netloc:
         raise bad("site.base_url", f"must be an absolute http(s) URL, got {config.site.base_url!r}")
@@ -472,6 +502,8 @@ def _validate(config: Config, where: _Origins) -> None:
         raise bad("feeds.entries", "must be at least 1")
     if config.content.max_file_size < 1:
         raise bad("content.max_file_size", "must be positive")
+    if config.content.undated not in UNDATED_RULES:
+        raise bad("content.undated", f"must be one of {', '.join(UNDATED_RULES)}, got {config.content.undated!r}")
     if config.smtp is not None:
         smtp = config.smtp
         if not 0 < smtp.port < 65536:

@@ -78,6 +78,13 @@ class ParsedItem:
     sections: tuple[ParsedSection, ...] = ()
     # Fallbacks the reader had to take ("no date found, used the file's mtime"), logged by the scanner.
     notes: tuple[str, ...] = ()
+    # Where each field came from, for `publisher items --explain`: ("published", "front matter 'path'").
+    origins: tuple[tuple[str, str], ...] = ()
+    front_matter: bool = False  # the file opened with front matter
+    dated: bool = True  # False: no date anywhere, the file's modification time stands in
+
+    def origin(self, name: str) -> str:
+        return dict(self.origins).get(name, "")
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,10 @@ def _print_scan(scan: ScanReport, store: Store) -> None:
         f"items: {len(scan.added)} added, {len(scan.updated)} updated, {len(scan.removed)} removed, "
         f"{scan.drafts} drafts"
     )
+    if scan.undated:
+        click.echo(f"undated: {scan.undated} file(s) gave no date; their modification time was used")
+    for reason, count in sorted(scan.left_out.items()):
+        click.echo(f"left out: {count} file(s), {reason}")
     skipped = skipped_sources(store)
     if skipped:
         click.echo(f"skipped: {len(skipped)}")

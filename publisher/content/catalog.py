@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from publisher.config import Config
-from publisher.content import markup
+from publisher.content import ids, markup
 from publisher.models import Correspondent, Item, ParsedItem, ParsedSection, Section, slugify
 from publisher.store import Store, dumps, iso, parse_iso
 from publisher.store import content as db
@@ -65,10 +65,18 @@ class Context:
 
     @classmethod
     def load(cls, config: Config, store: Store) -> Context:
-        authority = config.site.id_authority or store.get_meta("id_authority")
+        authority = config.site.id_authority or store.get_meta("id_authority") or ""
         if not authority:
-            authority = urlsplit(config.site.base_url).hostname or "localhost"
-            store.set_meta("id_authority", authority)
+            host = urlsplit(config.site.base_url).hostname or ""
+            if ids.is_real_host(host):
+                # The first real host fixes the ids for ever; provisional ones are given it, once.
+                store.set_meta("id_authority", host)
+                db.rename_uid_authority(store, f"tag:{ids.PROVISIONAL},", f"tag:{host},")
+                authority = host
+            else:
+                authority = ids.PROVISIONAL
+        elif not config.site.id_authority and db.has_uid_prefix(store, f"tag:{ids.PROVISIONAL},"):
+            db.rename_uid_authority(store, f"tag:{ids.PROVISIONAL},", f"tag:{authority},")
         base = config.site.base_url if config.site.base_url.endswith("/") else config.site.base_url + "/"
         if store.get_meta("html_base") != base:
             # Rendered HTML carries absolute links: a new base_url means rendering again.
@@ -261,6 +269,12 @@ def remove_item(store: Store, key: str, touched: Touched, *, at: datetime) -> No
 def correspondents(store: Store) -> list[Correspondent]:
     """Every correspondent with at least one section in a published item, by name."""
     return db.published_correspondents(store)
+
+
+def subscribable_correspondents(store: Store) -> list[Correspondent]:
+    """The correspondents readers may follow: all but those authors data marks ``subscribable: false``."""
+    closed = set(json.loads(db.get_meta(store, "not_subscribable") or "[]"))
+    return [c for c in db.published_correspondents(store) if c.slug not in closed]
 
 
 def correspondent(store: Store, slug: str) -> Correspondent | None:

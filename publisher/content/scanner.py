@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 import stat
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from fnmatch import fnmatch
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from publisher.config import Config
-from publisher.content import catalog, readers
+from publisher.content import authors, catalog, readers, selection
 from publisher.errors import ContentError
 from publisher.models import ParsedItem
 from publisher.store import Store, iso, now_utc
@@ -41,6 +42,9 @@ class ScanReport:
     removed: list[str] = field(default_factory=list)
     drafts: int = 0
     skipped: dict[str, str] = field(default_factory=dict)  # path → reason (new this scan)
+    # Files that are not posts, by reason (content.include/exclude, bundle assets, undated pages).
+    left_out: Counter[str] = field(default_factory=Counter)
+    undated: int = 0  # files read this scan that gave no date (their modification time was used)
     # What the feeds must show again: item keys whose feed-visible content changed, before and after.
     touched: catalog.Touched = field(default_factory=catalog.Touched)
 
@@ -76,15 +80,17 @@ def scan(
     if not root.is_dir():
         logger.error("%s: the content folder does not exist", root)
         return report
+    people = authors.load(config)
+    force = _authors_changed(store, people)
     known = _known_sources(store, only)
-    if only is None:
-        candidates = list(_walk(root, config))
+    if only is None or force:
+        candidates = list(_walk(root, config, report.left_out))
     else:
         # A file skipped because another held its id is looked at again: the other may be gone now.
         duplicates = _known_sources(store, None, duplicates=True)
         known.update(duplicates)
         wanted = set(only) | set(duplicates)
-        candidates = [c for c in (_one(root, rel, config) for rel in sorted(wanted)) if c is not None]
+        candidates = [c for c in (_one(root, rel, config, report.left_out) for rel in sorted(wanted)) if c]
     report.files_seen = len(candidates)
     seen = {cand.relpath for cand in candidates}
     now = now_utc()
@@ -99,6 +105,7 @@ def scan(
             known_row is not None
             and (known_row.size, known_row.mtime_ns) == (cand.size, cand.mtime_ns)
             and not known_row.reason.startswith(DUPLICATE)
+            and not force
         ):
             report.unchanged += 1
         else:
@@ -122,11 +129,35 @@ def scan(
     for batch in _batches(loaded, _BATCH):
         with store.transaction():
             for item in batch:
-                _handle(item, known.get(item.cand.relpath), store, ctx, report, now, moved)
+                _handle(item, known.get(item.cand.relpath), store, ctx, report, now, moved, config, people, force)
         done += len(batch)
         if progress is not None:
             progress(done, len(candidates))
+    _log_summary(report)
     return report
+
+
+def _authors_changed(store: Store, people: authors.Authors) -> bool:
+    """Whether the authors data changed since the last scan (then every file is read again); keeps the new
+    fingerprint and the correspondents readers may not subscribe to."""
+    fingerprint = authors.fingerprint(people)
+    if db.get_meta(store, "authors_data") == fingerprint:
+        return False
+    from publisher.models import slugify
+
+    closed = sorted(slugify(a.name) for a in people.values() if not a.subscribable)
+    with store.transaction():
+        db.set_meta(store, "authors_data", fingerprint)
+        db.set_meta(store, "not_subscribable", json.dumps(closed))
+    return db.count_items(store) > 0
+
+
+def _log_summary(report: ScanReport) -> None:
+    """Once per scan: how many files gave no date, and what was left out as not posts."""
+    if report.undated:
+        logger.info("%d file(s) have no date; their modification time was used", report.undated)
+    for reason, count in sorted(report.left_out.items()):
+        logger.info("%d file(s) left out: %s", count, reason)
 
 
 _BATCH = 256
@@ -182,7 +213,7 @@ def _batches(items: Iterable[_Loaded], size: int) -> Iterator[list[_Loaded]]:
 # -- walking ----------------------------------------------------------------------------------------------
 
 
-def _walk(root: Path, config: Config) -> Iterator[_Candidate]:
+def _walk(root: Path, config: Config, left_out: Counter[str]) -> Iterator[_Candidate]:
     stack = [(root, "")]
     while stack:
         folder, prefix = stack.pop()
@@ -191,21 +222,20 @@ def _walk(root: Path, config: Config) -> Iterator[_Candidate]:
         except OSError as exc:
             logger.warning("%s: cannot list folder (%s)", folder, exc.strerror or exc)
             continue
+        names = [entry.name for entry in entries]
         subfolders = []
         for entry in entries:
             rel = prefix + entry.name
             if entry.name.startswith("."):
                 continue
-            if _excluded(rel, config):
-                continue
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
             except OSError:
                 is_dir = False
+            if _left_out(rel, config, left_out, is_file=not is_dir, names=names):
+                continue
             if is_dir:
                 subfolders.append((Path(entry.path), rel + "/"))
-                continue
-            if not readers.is_candidate(rel, config.content.extensions):
                 continue
             if entry.is_symlink():
                 cand = _candidate(root, rel, Path(entry.path), True)
@@ -222,16 +252,41 @@ def _walk(root: Path, config: Config) -> Iterator[_Candidate]:
         stack.extend(reversed(subfolders))
 
 
-def _one(root: Path, rel: str, config: Config) -> _Candidate | None:
+def _one(root: Path, rel: str, config: Config, left_out: Counter[str]) -> _Candidate | None:
     rel = rel.replace(os.sep, "/").lstrip("/")
-    if any(part.startswith(".") for part in rel.split("/")) or _excluded(rel, config):
+    if any(part.startswith(".") for part in rel.split("/")):
         return None
-    if not readers.is_candidate(rel, config.content.extensions):
+    folder = (root / rel).parent
+    try:
+        names = os.listdir(folder) if "/" in rel else []
+    except OSError:
+        names = []
+    parts = rel.split("/")
+    if any(_left_out("/".join(parts[:n]), config, left_out, is_file=False) for n in range(1, len(parts))):
+        return None
+    if _left_out(rel, config, left_out, is_file=True, names=names):
         return None
     path = root / rel
     if not os.path.lexists(path):
         return None
     return _candidate(root, rel, path, path.is_symlink())
+
+
+def _left_out(
+    rel: str, config: Config, counts: Counter[str], *, is_file: bool, names: Iterable[str] = ()
+) -> bool:
+    """Whether a file or folder is not read: not a candidate name, or left out by the selection rules (which
+    are counted, for the build summary)."""
+    if is_file and not readers.is_candidate(rel, config.content.extensions):
+        return True
+    reason = selection.left_out(rel, config.content.include, config.content.excluded, is_file=is_file)
+    if reason is None and is_file and selection.bundle_asset(rel, names):
+        reason = selection.LEFT_OUT_BUNDLE_ASSET
+    if reason is None:
+        return False
+    if is_file:
+        counts[reason] += 1
+    return True
 
 
 def _candidate(root: Path, rel: str, path: Path, is_link: bool) -> _Candidate | None:
@@ -246,10 +301,6 @@ def _candidate(root: Path, rel: str, path: Path, is_link: bool) -> _Candidate | 
     if not stat.S_ISREG(st.st_mode):
         return None
     return _Candidate(rel, str(path), st.st_size, st.st_mtime_ns)
-
-
-def _excluded(rel: str, config: Config) -> bool:
-    return any(fnmatch(rel, pattern) for pattern in config.content.exclude)
 
 
 # -- one file ---------------------------------------------------------------------------------------------
@@ -269,9 +320,13 @@ def _handle(
     report: ScanReport,
     now: datetime,
     moved: dict[str, str],
+    config: Config,
+    people: authors.Authors,
+    force: bool = False,
 ) -> None:
     cand = loaded.cand
-    if known is not None and loaded.sha and known.sha256 == loaded.sha and known.status != "skipped":
+    unchanged = known is not None and loaded.sha and known.sha256 == loaded.sha and known.status != "skipped"
+    if unchanged and not force:
         # Touched but not changed (a checkout, a copy): only the stamp moves.
         db.restamp_source(store, cand.relpath, cand.size, cand.mtime_ns)
         report.unchanged += 1
@@ -280,9 +335,16 @@ def _handle(
         _skip(store, cand, loaded.sha, loaded.problem, report, now, known=known)
         return
     report.files_read += 1
-    parsed = loaded.parsed
+    parsed = authors.apply(loaded.parsed, people)
     for note in parsed.notes:
         logger.info("%s: %s", cand.relpath, note)
+    if not parsed.dated:
+        if selection.undated_left_out(config.content.undated, has_front_matter=parsed.front_matter):
+            # A page (a listing, a redirect stub), not a post: recorded like a draft, never published.
+            parsed = dataclasses.replace(parsed, draft=True)
+            report.left_out[selection.LEFT_OUT_UNDATED] += 1
+        else:
+            report.undated += 1
     old_key = moved.pop(loaded.sha, None) if known is None else None
     if old_key and parsed.key == os.path.splitext(cand.relpath)[0]:
         # The same bytes left another path in this scan: a move, not a new post. Same item, same id.

@@ -35,6 +35,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from publisher.config import Config
+from publisher.content import ids
 from publisher.feeds.formats import EXTENSIONS, FORMATS, MEDIA_TYPES, FeedFormat
 from publisher.models import Correspondent, Item, Section, slugify
 from publisher.text import one_line, xml_safe
@@ -169,7 +170,8 @@ def tagging_entity(config: Config) -> str:
     the host of ``base_url`` when it is empty. The caller that keeps the authority in the store (so ids
     survive a move of ``base_url``) passes it in through ``site.id_authority``.
     """
-    authority = config.site.id_authority.strip() or (urlsplit(config.site.base_url).hostname or "localhost")
+    host = urlsplit(config.site.base_url).hostname or ""
+    authority = config.site.id_authority.strip() or (host if ids.is_real_host(host) else ids.PROVISIONAL)
     return authority if "," in authority else f"{authority},{TAG_DATE}"
 
 

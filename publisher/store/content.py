@@ -45,6 +45,18 @@ def set_meta(store: Store, key: str, value: str) -> None:
     )
 
 
+def has_uid_prefix(store: Store, prefix: str) -> bool:
+    return bool(store.scalar("SELECT EXISTS (SELECT 1 FROM items WHERE substr(uid, 1, ?) = ?)", (len(prefix), prefix)))
+
+
+def rename_uid_authority(store: Store, old_prefix: str, new_prefix: str) -> None:
+    """Give every item id that starts with ``old_prefix`` the ``new_prefix`` instead (provisional ids only)."""
+    store.conn.execute(
+        "UPDATE items SET uid = ? || substr(uid, ?) WHERE substr(uid, 1, ?) = ?",
+        (new_prefix, len(old_prefix) + 1, len(old_prefix), old_prefix),
+    )
+
+
 # -- sources: the files of the content folder as last scanned ---------------------------------------------------
 
 

@@ -17,7 +17,8 @@ logger = logging.getLogger(__name__)
 
 
 def _choices(store: Store) -> dict[str, Any]:
-    return {"correspondents": catalog.correspondents(store), "categories": catalog.labels(store, "category")}
+    people = catalog.subscribable_correspondents(store)
+    return {"correspondents": people, "categories": catalog.labels(store, "category")}
 
 
 async def _form_page(

@@ -72,6 +72,7 @@ def read(relpath: str, data: bytes, *, tz: tzinfo, default_author: str, mtime: f
     if stem.lower() == "index" and folders:
         stem = folders[-1]  # a Hugo leaf bundle: posts/harbour-week/index.md is "harbour-week"
     notes: list[str] = []
+    origins: dict[str, str] = {}
     role = ""
     body_format: BodyFormat = "markdown"
 
@@ -80,11 +81,13 @@ def read(relpath: str, data: bytes, *, tz: tzinfo, default_author: str, mtime: f
         part = frontmatter.split(relpath, text, kind)
         meta = frontmatter.extract(relpath, part, frontmatter.parse(relpath, part), tz)
         body = sections.trim(part.body)
-    elif ext == ".txt":
+        origins.update((field, f"front matter {key!r}") for field, key in meta.keys)
+    elif ext in (".txt", ".pdf"):
         plain = plaintext.parse(text, tz)
         meta = frontmatter.Meta(title=plain.title, published=plain.published, authors=plain.authors)
         body, role, body_format = plain.body, plain.role, "text"
         notes.extend(plain.notes)
+        origins.update(plain.origins)
     else:
         meta = frontmatter.Meta()
         body = sections.trim(text)
@@ -92,6 +95,8 @@ def read(relpath: str, data: bytes, *, tz: tzinfo, default_author: str, mtime: f
     title = meta.title
     if title is None and body_format == "markdown":
         title, body = _heading(body)
+        if title:
+            origins["title"] = "the first '# heading'"
 
     path_date: date | None
     in_name = dates.from_file_name(stem)
@@ -102,23 +107,30 @@ def read(relpath: str, data: bytes, *, tz: tzinfo, default_author: str, mtime: f
         path_date, slug_stem = dates.from_folders(folders), stem
 
     published = meta.published
-    if published is None and path_date is not None:
+    if published is None and meta.path_date is not None:
+        published = dates.to_aware(meta.path_date, tz)
+    elif published is None and path_date is not None:
         try:
             published = dates.to_aware(path_date, tz)
+            origins["published"] = "the file name" if in_name is not None else "the folders"
         except ValueError:
             published = None
+    dated = published is not None
     if published is None:
         published = _from_mtime(mtime, tz)
         notes.append("no date found; used the file's modification time")
+        origins["published"] = "fallback: the file's modification time"
 
     if not title:
         title = _title_from_stem(slug_stem)
         notes.append("no title found; used the file name")
+        origins["title"] = "fallback: the file name"
     title = one_line(xml_safe(title))
 
     credited = _credited(meta.authors, role)
     if not credited:
         credited = [(one_line(xml_safe(default_author)) or "Newsroom", role)]
+        origins["authors"] = "fallback: site.author"
     authors = tuple(dict.fromkeys(name for name, _ in credited))
     roles = tuple(dict(credited)[name] for name in authors)
     return ParsedItem(
@@ -139,6 +151,9 @@ def read(relpath: str, data: bytes, *, tz: tzinfo, default_author: str, mtime: f
         body=body,
         sections=sections.split(body, authors, roles),
         notes=tuple(notes),
+        origins=tuple(sorted(origins.items())),
+        front_matter=kind is not None,
+        dated=dated,
     )
 
 

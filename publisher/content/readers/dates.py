@@ -181,3 +181,19 @@ def from_folders(folders: list[str]) -> date | None:
         return date(int(year), int(month), int(day))
     except ValueError:
         return None
+
+
+_URL_DATE = re.compile(r"(?:^|/)(\d{4})[/-](\d{1,2})[/-](\d{1,2})(?=[/._-]|$)", re.ASCII)
+
+
+def from_url_path(text: str) -> date | None:
+    """The date in a front-matter ``path``, ``permalink``, ``url`` or ``aliases`` value: "2024/02/28/slug",
+    "/blog/2024-02-28-slug.html"; None if it holds none."""
+    match = _URL_DATE.search(text)
+    if match is None:
+        return None
+    try:
+        found = date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
+    return found if MIN_YEAR <= found.year <= MAX_YEAR else None

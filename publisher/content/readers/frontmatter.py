@@ -36,6 +36,8 @@ AUTHORS = ("authors", "author")
 SUMMARY = ("excerpt", "summary", "description")
 IMAGE = ("image", "images", "cover")
 PERMALINK = ("permalink", "url")
+# Where a site that writes no date keeps it: Zola's `path = "2024/02/28/slug"`, a dated permalink or alias.
+DATED_PATHS = ("path", "permalink", "url", "aliases")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,9 @@ class Meta:
     draft: bool = False
     key: str | None = None
     slug: str | None = None
+    path_date: date | None = None  # the date of a DATED_PATHS value, when there is no date key
+    # Which front-matter key gave each field: ("title", "title"), ("published", "date")...
+    keys: tuple[tuple[str, str], ...] = ()
 
 
 def fence(text: str) -> Kind | None:
@@ -144,9 +149,15 @@ def _failing_line(part: Split, error: type[BaseException]) -> int | None:
 def extract(path: str, part: Split, meta: Mapping[str, Any], tz: tzinfo) -> Meta:
     """The fields of ``meta`` (from :func:`parse`) that publisher uses, checked and cleaned."""
     fields = _Fields(path, part, meta)
+    published = fields.when(DATE, tz)
+    path_date = None
+    if published is None:
+        path_date, dated_key = _dated_path(meta)
+        if path_date is not None:
+            fields.used["published"] = dated_key
     return Meta(
         title=fields.text(TITLE, line=True),
-        published=fields.when(DATE, tz),
+        published=published,
         updated=fields.when(UPDATED, tz),
         authors=fields.names(AUTHORS),
         categories=_unique(fields.words(("categories",), split=True) + fields.words(("category",), split=False)),
@@ -157,7 +168,23 @@ def extract(path: str, part: Split, meta: Mapping[str, Any], tz: tzinfo) -> Meta
         draft=fields.flag("draft", default=False) or not fields.flag("published", default=True),
         key=fields.text(("id",), line=True),
         slug=fields.text(("slug",), line=True),
+        path_date=path_date,
+        keys=tuple(fields.used.items()),
     )
+
+
+def _dated_path(meta: Mapping[str, Any]) -> tuple[date | None, str]:
+    for key in DATED_PATHS:
+        value = meta.get(key)
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                found = dates.from_url_path(text)
+                if found is not None:
+                    return found, key
+    return None, ""
+
+
+_FIELD_OF = {TITLE: "title", DATE: "published", UPDATED: "updated", SUMMARY: "summary", PERMALINK: "permalink"}
 
 
 class _Fields:
@@ -167,6 +194,7 @@ class _Fields:
         self.path = path
         self.part = part
         self.meta = meta
+        self.used: dict[str, str] = {}  # field → the key that gave it
 
     def first(self, aliases: tuple[str, ...]) -> tuple[str, Any]:
         for key in aliases:
@@ -193,6 +221,7 @@ class _Fields:
         key, value = self.first(aliases)
         if value is None:
             return None
+        self.used.setdefault(_FIELD_OF.get(aliases, aliases[0]), key)
         text = self.scalar(key, value)
         text = one_line(text) if line else text
         return text or None
@@ -202,6 +231,7 @@ class _Fields:
         try:
             if value is None:
                 return None
+            self.used.setdefault(_FIELD_OF.get(aliases, aliases[0]), key)
             if isinstance(value, datetime | date):
                 return dates.to_aware(value, tz)
             if isinstance(value, str):
@@ -212,6 +242,8 @@ class _Fields:
 
     def names(self, aliases: tuple[str, ...]) -> tuple[str, ...]:
         key, value = self.first(aliases)
+        if value is not None:
+            self.used.setdefault("authors", key)
         items = value if isinstance(value, list) else [] if value is None else [value]
         out = []
         for item in items:
