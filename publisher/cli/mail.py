@@ -14,6 +14,7 @@ from publisher.config import Config
 from publisher.mail import digests, messages, subscribers
 from publisher.store import Store
 from publisher.store import content as store_content
+from publisher.store import outbox as store_outbox
 
 pass_app = click.make_pass_decorator(App)
 
@@ -288,7 +289,11 @@ def outbox_group(ctx: click.Context, limit: int) -> None:
     with _store(app.config) as store:
         by_state = counts(store)
         errors = recent_errors(store, limit)
+        deliveries = store_outbox.delivery_totals(store)
     click.echo("  ".join(f"{state}: {n}" for state, n in by_state.items()))
+    shown = [f"{state}: {n}" for state, n in deliveries.items() if n]
+    if shown:
+        click.echo("Delivery: " + "  ".join(shown))
     if errors:
         click.echo("Recent errors:")
     for e in errors:
@@ -300,14 +305,15 @@ def outbox_group(ctx: click.Context, limit: int) -> None:
 @outbox_group.command("retry")
 @pass_app
 def outbox_retry(app: App) -> None:
-    """Queue the failed messages again and send everything due.
+    """Send again now: failed messages are queued again, deferred ones stop waiting out their backoff.
 
     Example: publisher outbox retry
     """
-    from publisher.delivery.outbox import retry_failed
+    from publisher.delivery.outbox import retry_deferred, retry_failed
 
     config = app.config
     with _store(config) as store:
-        n = retry_failed(store)
-    click.echo(f"{n} failed messages queued again.")
+        failed = retry_failed(store)
+        deferred = retry_deferred(store)
+    click.echo(f"{failed} failed messages queued again; {deferred} deferred messages due now.")
     sys.exit(_drain(config))

@@ -66,6 +66,7 @@ __all__ = [
     "enqueue",
     "recent_errors",
     "recover",
+    "retry_deferred",
     "retry_failed",
 ]
 
@@ -155,6 +156,11 @@ def recent_errors(store: Store, limit: int = 10) -> list[OutboxError]:
 def retry_failed(store: Store, *, now: datetime | None = None) -> int:
     """Put every failed row back in the queue with its attempts reset; the number of rows."""
     return store_outbox.retry_failed(store, iso(now or _now()))
+
+
+def retry_deferred(store: Store, *, now: datetime | None = None) -> int:
+    """Make the rows waiting for a retry due now (the relay is fixed: no need to wait out the backoff)."""
+    return store_outbox.make_due(store, iso(now or _now()))
 
 
 def recover(store: Store, *, now: datetime | None = None) -> int:

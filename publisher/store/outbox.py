@@ -173,6 +173,16 @@ def retry_failed(store: Store, stamp: str) -> int:
     return cur.rowcount
 
 
+def make_due(store: Store, stamp: str) -> int:
+    """Make every deferred row (queued, waiting out a backoff) due at ``stamp``, attempts kept; how many."""
+    with store.transaction() as conn:
+        cur = conn.execute(
+            "UPDATE outbox SET next_attempt_at = ?, updated_at = ? WHERE state = 'queued' AND next_attempt_at > ?",
+            (stamp, stamp, stamp),
+        )
+    return cur.rowcount
+
+
 def requeue_interrupted(store: Store, stamp: str) -> int:
     """Queue again the rows a crash left in ``sending``, in its own transaction; how many."""
     with store.transaction() as conn:

@@ -9,8 +9,10 @@ from typing import Any
 
 from aiohttp import web
 
-from publisher.store import Store, content, digests, outbox, parse_iso, subscribers
+from publisher.store import Store, content, digests, inbound, outbox, parse_iso, subscribers
 from publisher.web.state import STATE
+
+INBOUND_KINDS = ("bounce", "delayed", "complaint", "unsubscribe", "unknown")
 
 
 def _store_figures(store: Store) -> dict[str, Any]:
@@ -20,6 +22,8 @@ def _store_figures(store: Store) -> dict[str, Any]:
         "correspondents": content.count_correspondents(store),
         "skipped_sources": content.count_skipped_sources(store),
         "outbox": outbox.count_by_state(store),
+        "deliveries": outbox.delivery_totals(store),
+        "inbound": inbound.counts(store),
         "subscribers": subscribers.count_by_status(store),
         "last_build": float(store.get_meta("last_build") or 0) or None,
         "last_digest": _timestamp(last_digest) if last_digest else None,
@@ -76,6 +80,18 @@ async def metrics(request: web.Request) -> web.Response:
     outbox = {f'state="{k}"': figures["outbox"].get(k, 0) for k in ("queued", "sending", "sent", "failed")}
     outbox.update({f'state="{k}"': v for k, v in figures["outbox"].items() if f'state="{k}"' not in outbox})
     metric("outbox_messages", "gauge", "Outbox rows by state.", outbox)
+    metric(
+        "deliveries",
+        "gauge",
+        "Messages by delivery state, including what came back after the relay accepted them.",
+        {f'state="{k}"': v for k, v in figures["deliveries"].items()},
+    )
+    metric(
+        "inbound_messages",
+        "gauge",
+        "Inbound mail read, by kind (bounce, delayed, complaint, unsubscribe, unknown).",
+        {f'kind="{k}"': figures["inbound"].get(k, 0) for k in INBOUND_KINDS},
+    )
     metric(
         "subscribers",
         "gauge",
