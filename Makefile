@@ -16,10 +16,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/publisher --config examples/publisher.toml run
 
-## Run the whole test suite, the linter and the type checker.
+## Run the whole test suite, the linter and the type checker (strict).
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy publisher
+	$(BIN)/mypy --strict publisher
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -47,7 +47,7 @@ class OutboxRow:
 def backoff(attempts: int, base: float, *, rng: random.Random | None = None) -> float:
     """Seconds before the next try after ``attempts`` failed ones: doubling from ``base``, ±20 % jitter."""
     delay = min(MAX_BACKOFF_SECONDS, base * 2 ** max(0, attempts - 1))
-    return delay * (rng or random).uniform(0.8, 1.2)
+    return float(delay * (rng or random).uniform(0.8, 1.2))
 
 
 @dataclass(frozen=True)

@@ -270,7 +270,7 @@ class _Run:
 
     def compose(self, batch: list[OutboxRow]) -> asyncio.Future[list[_Composed | Exception]]:
         if self.remote is not None:
-            return self.remote.submit(batch)  # type: ignore[return-value]
+            return self.remote.submit(batch)
         assert self.executor is not None
         loop = asyncio.get_running_loop()
         return loop.run_in_executor(self.executor, _compose_all, self.composer, batch, self.prepare)

@@ -18,6 +18,7 @@ from publisher.config import Config
 from publisher.content import catalog, scanner
 from publisher.feeds import render as feeds
 from publisher.feeds import writers
+from publisher.feeds.formats import EXTENSIONS
 from publisher.feeds.render import FeedSpec
 from publisher.store import Store
 
@@ -64,11 +65,11 @@ def build(
         spec = fresh[key]
         entries = _entries(config, store, ctx, key)
         for fmt in config.feeds.formats:
-            rel = spec.path + feeds.EXTENSIONS[fmt]
+            rel = spec.file(fmt)
             if writers.write_if_changed(out / rel, feeds.render(spec, entries, config, fmt), sync_folder=False):
                 report.feeds_written.append(rel)
     for key in sorted(gone):
-        report.feeds_removed += writers.remove(out, [previous[key] + ext for ext in feeds.EXTENSIONS.values()])
+        report.feeds_removed += writers.remove(out, [previous[key] + ext for ext in EXTENSIONS.values()])
     if report.full or set(paths) != set(previous):
         specs = fresh if report.full else plan(config, store)
         opml = feeds.render_opml([specs[k] for k in sorted(specs)], config)

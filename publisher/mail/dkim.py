@@ -77,7 +77,7 @@ class DkimpySigner:
             )
         except dkim.DKIMException as exc:
             raise ConfigError(f"cannot sign with the DKIM key ({exc})", key="dkim.key_file") from exc
-        return signature + message
+        return bytes(signature) + message
 
 
 def relaxed_body(body: bytes) -> bytes:

@@ -42,11 +42,12 @@ _CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 # -- triggers: pure, clock passed in --------------------------------------------------------------------------
 
 
-class WallClockCronTrigger(CronTrigger):
+# APScheduler 3 ships no type hints: CronTrigger is Any to mypy.
+class WallClockCronTrigger(CronTrigger):  # type: ignore[misc]
     """A cron trigger that fires once per matching wall-clock time, also on the night clocks go back."""
 
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
-        fire = super().get_next_fire_time(previous_fire_time, now)
+        fire: datetime | None = super().get_next_fire_time(previous_fire_time, now)
         while fire is not None and _second_of_repeated(fire, self.timezone):
             # The same wall-clock time matched an hour earlier, at its first occurrence: skip this one.
             fire = super().get_next_fire_time(fire, fire)

@@ -294,7 +294,7 @@ class Store:
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         cur = self.conn.execute(sql, params)
-        cur.row_factory = sqlite3.Row  # type: ignore[assignment]
+        cur.row_factory = sqlite3.Row
         return cur.fetchall()
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
