@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 from publisher.delivery import Envelope
+from publisher.delivery.ratelimit import RateLimiter
 from publisher.disk import fsync_dir
 from publisher.errors import PermanentFailure, TemporaryFailure
+
+log = logging.getLogger(__name__)
 
 # The names a reader gives a message it has moved to cur/: unread, seen, seen+replied.
 _READ_SUFFIXES = ("", ":2,", ":2,S", ":2,RS")
@@ -38,11 +45,14 @@ def maildir_name(message_id: str) -> str:
 
 
 class MaildirTransport:
-    """Write messages into the Maildir at ``path`` (created with its tmp/new/cur folders when missing)."""
+    """Write messages into the Maildir at ``path`` (created with its tmp/new/cur folders when missing, at the
+    latest when the transport is entered)."""
 
     # Writes are fsync-bound, not CPU-bound: a few in parallel keep the disk busy.
     concurrency = 4
-    limiter = None
+    # A local folder needs no pacing, and a message is written as it is.
+    limiter: RateLimiter | None = None
+    prepare: Callable[[Envelope], bytes] | None = None
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -89,8 +99,22 @@ class MaildirTransport:
         except ValueError as exc:
             raise PermanentFailure(f"maildir: {exc}", recipient=envelope.recipient) from exc
 
-    async def send(self, envelope: Envelope) -> None:
+    async def send(self, envelope: Envelope, *, prepared: bytes | None = None) -> str | None:
         await asyncio.to_thread(self.deliver, envelope)
+        return None
 
     async def close(self) -> None:
         return None
+
+    async def __aenter__(self) -> Self:
+        try:
+            await asyncio.to_thread(self._prepare)
+        except OSError as exc:
+            # Not fatal here: each message will say so (TemporaryFailure) until the operator fixes it.
+            log.warning("maildir %s cannot be made: %s", self.path, exc)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

@@ -249,11 +249,11 @@ class _Run:
         self.ledger = ledger
         self.halt = halt
         self.due_before = due_before
-        self.workers = max(1, int(getattr(transport, "concurrency", 1)))
-        self.limiter: RateLimiter | None = getattr(transport, "limiter", None)
+        self.workers = max(1, transport.concurrency)
+        self.limiter = transport.limiter
         # A transport may turn an envelope into wire bytes ahead of time (SMTP: dot-stuffing, ~50 µs for
         # 20 KB); done in the composer thread, that work leaves the event loop, the critical path.
-        self.prepare: Callable[[Envelope], Any] | None = getattr(transport, "prepare", None)
+        self.prepare = transport.prepare
         self.queue: asyncio.Queue[tuple[OutboxRow, _Composed]] = asyncio.Queue(maxsize=self.workers * 2)
         # Rows composed or being composed ahead of the senders: enough to ride out a slow message, bounded
         # so memory does not depend on the size of the queue.
@@ -412,10 +412,7 @@ class _Run:
         if self.envelope_sender is not None:
             envelope = dataclasses.replace(envelope, sender=self.envelope_sender(row.id))
         try:
-            if prepared is not None:
-                relay = await self.transport.send(envelope, prepared=prepared)  # type: ignore[call-arg]
-            else:
-                relay = await self.transport.send(envelope)
+            relay = await self.transport.send(envelope, prepared=prepared)
         except RelayUnavailable as exc:
             self.error = str(exc)
             self.halt.set()
@@ -433,7 +430,7 @@ class _Run:
         except Exception as exc:
             log.exception("outbox: unexpected error sending %s", row.message_id)
             return Outcome(row, "deferred", f"{exc.__class__.__name__}: {exc}")
-        return Outcome(row, "sent", relay=relay if isinstance(relay, str) else "")
+        return Outcome(row, "sent", relay=relay or "")
 
 
 def _start_worker(composer: Composer, prepare: Callable[[Envelope], Any] | None) -> ComposeWorker | None:
@@ -516,39 +513,12 @@ async def drain(
             due = store_outbox.count_due(store, due_before)
             if not due:
                 return DrainReport(seconds=time.monotonic() - started)
-            own = transport is None
-            transport = transport if transport is not None else make_transport(config)
-            policy = config.smtp if config.smtp is not None else SmtpConfig()
-            ledger = Ledger(store, policy, clock, due, progress)
-            halt = asyncio.Event()
-            run = _Run(store, transport, composer, ledger, halt, due_before, verp_sender(config))
-            _restore_bucket(store, run.limiter)
-            watcher = asyncio.ensure_future(stop.wait()) if stop is not None else None
-            if watcher is not None:
-                watcher.add_done_callback(lambda _: halt.set())
-            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publisher-composer")
-            remote = _start_worker(composer, run.prepare) if due >= PROCESS_THRESHOLD else None
-            if remote is not None:
-                run.use_process(remote)
-            try:
-                producer = asyncio.ensure_future(run.produce(executor))
-                results = await asyncio.gather(*(run.send_loop() for _ in range(run.workers)), return_exceptions=True)
-                halt.set()
-                await asyncio.gather(producer, return_exceptions=True)
-                for result in results:
-                    if isinstance(result, BaseException):
-                        raise result
-            finally:
-                if watcher is not None:
-                    watcher.cancel()
-                if remote is not None:
-                    remote.close()
-                executor.shutdown(wait=True, cancel_futures=True)
-                ledger.flush()
-                if own:
-                    await transport.close()
-                _save_bucket(store, run.limiter)
-                _settle_digests(store, ledger.digests)
+            async with contextlib.AsyncExitStack() as owned:
+                if transport is None:
+                    transport = await owned.enter_async_context(make_transport(config))
+                run, ledger = await _send_due(
+                    store, transport, composer, config, clock, due, due_before, progress, stop
+                )
             if ledger.failure is not None:
                 raise StoreError(
                     f"{store_path}: cannot record delivery outcomes ({ledger.failure})"
@@ -565,3 +535,47 @@ async def drain(
                 error=run.error,
                 seconds=time.monotonic() - started,
             )
+
+
+async def _send_due(
+    store: Store,
+    transport: Transport,
+    composer: Composer,
+    config: Config,
+    clock: Callable[[], datetime],
+    due: int,
+    due_before: str,
+    progress: Progress | None,
+    stop: asyncio.Event | None,
+) -> tuple[_Run, Ledger]:
+    """The sending part of a drain, through an open ``transport``."""
+    policy = config.smtp if config.smtp is not None else SmtpConfig()
+    ledger = Ledger(store, policy, clock, due, progress)
+    halt = asyncio.Event()
+    run = _Run(store, transport, composer, ledger, halt, due_before, verp_sender(config))
+    _restore_bucket(store, run.limiter)
+    watcher = asyncio.ensure_future(stop.wait()) if stop is not None else None
+    if watcher is not None:
+        watcher.add_done_callback(lambda _: halt.set())
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publisher-composer")
+    remote = _start_worker(composer, run.prepare) if due >= PROCESS_THRESHOLD else None
+    if remote is not None:
+        run.use_process(remote)
+    try:
+        producer = asyncio.ensure_future(run.produce(executor))
+        results = await asyncio.gather(*(run.send_loop() for _ in range(run.workers)), return_exceptions=True)
+        halt.set()
+        await asyncio.gather(producer, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        if remote is not None:
+            remote.close()
+        executor.shutdown(wait=True, cancel_futures=True)
+        ledger.flush()
+        _save_bucket(store, run.limiter)
+        _settle_digests(store, ledger.digests)
+    return run, ledger

@@ -33,6 +33,8 @@ import re
 import socket
 import ssl
 from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
 
 import aiosmtplib
 from aiosmtplib.errors import (
@@ -369,3 +371,12 @@ class SmtpTransport:
         self._closed = True
         idle, self._idle = self._idle, []
         await asyncio.gather(*(self._retire(c) for c in idle), *list(self._retiring), return_exceptions=True)
+
+    async def __aenter__(self) -> Self:
+        # Connections are opened by the first messages that need them, so an idle pool costs the relay nothing.
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

@@ -11,6 +11,8 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
 from urllib.parse import quote
 
 import aiohttp
@@ -98,7 +100,16 @@ class WebSubPublisher:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)
 
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
     async def close(self) -> None:
+        """Cancel the pings under way and close the HTTP session."""
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

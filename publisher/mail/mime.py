@@ -16,8 +16,8 @@ from email.charset import Charset
 from email.header import Header
 from email.utils import formataddr, parseaddr
 
-from publisher.content.markup import one_line
 from publisher.mail.subscribers import clean_name
+from publisher.text import one_line
 
 _UTF8 = Charset("utf-8")
 

@@ -19,6 +19,7 @@ daemon goes on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -166,15 +167,22 @@ class Daemon:
         loop.add_signal_handler(signal.SIGTERM, self.stop, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self.stop, "SIGINT")
         loop.add_signal_handler(signal.SIGHUP, self._on_hup)
-        self._spawn("watchdog", self.notifier.watchdog_loop())
-        try:
-            await self._start()
-            if not self._stop.is_set():
-                await self._stop.wait()
-        finally:
-            await self._shutdown()
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
+        # The parts that outlive everything else: left last, in reverse order, after the shutdown below.
+        async with contextlib.AsyncExitStack() as parts:
+            parts.enter_context(self.notifier)
+            for worker in (self.web_db, self.build_db, self.jobs_db):
+                await parts.enter_async_context(worker)
+            await parts.enter_async_context(self.websub)
+            self._spawn("watchdog", self.notifier.watchdog_loop())
+            try:
+                await self._start()
+                if not self._stop.is_set():
+                    await self._stop.wait()
+            finally:
+                await self._shutdown()
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    loop.remove_signal_handler(sig)
+        logger.info("stopped")
         return 0
 
     def stop(self, why: str = "stop") -> None:
@@ -232,7 +240,6 @@ class Daemon:
         self.scheduler.shutdown()
         if self._runner is not None:
             await self._runner.cleanup()
-        await self.websub.close()
         if self._composer is not None:
             self._composer.close()
         try:
@@ -242,10 +249,6 @@ class Daemon:
         for task in self._tasks.values():
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
-        for worker in (self.web_db, self.build_db, self.jobs_db):
-            await asyncio.to_thread(worker.close)
-        self.notifier.close()
-        logger.info("stopped")
 
     def _spawn(self, name: str, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)

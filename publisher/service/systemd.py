@@ -17,6 +17,8 @@ import os
 import socket
 import time
 from collections.abc import Mapping
+from types import TracebackType
+from typing import Self
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +94,14 @@ class Notifier:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 def _address(value: str) -> str | bytes | None:

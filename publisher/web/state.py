@@ -8,7 +8,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 import jinja2
 from aiohttp import web
@@ -64,6 +65,15 @@ class StoreWorker:
 
         self._executor.submit(_close)
         self._executor.shutdown(wait=True)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # Waits for the calls already submitted, then closes the store in its own thread.
+        await asyncio.to_thread(self.close)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from publisher.config import Config
 from publisher.delivery import Envelope, verp
 from publisher.delivery.outbox import OutboxRow, _drain_lock, counts, drain, enqueue, recent_errors
 from publisher.delivery.smtp import SmtpTransport, dot_stuff
-from publisher.errors import PermanentFailure
+from publisher.errors import PermanentFailure, TemporaryFailure
 from publisher.mail import tokens
 from publisher.store import Store
 from tests.delivery_helpers import DIGEST_ID, add_subscribers, compose, drain_until_settled, smtp_toml
@@ -166,6 +166,22 @@ async def test_connections_are_reused_then_replaced(
     assert 4 <= transport.connections_made <= 6
     assert smtp_server.connections == transport.connections_made
     assert transport.pipelined_connections == (transport.connections_made if pipelining else 0)
+
+
+async def test_the_transport_closes_its_pool_when_left(
+    make_smtp_server: Callable[..., SmtpServer], make_config: Callable[..., Config]
+) -> None:
+    smtp_server = make_smtp_server()
+    config = make_config(smtp_toml(smtp_server.port, connections=2))
+    queue(config, 6)
+    async with SmtpTransport(config.smtp) as transport:
+        report = await drain(config, config.paths.database, compose, transport)
+        # A transport passed in stays open: a second drain reuses its connections.
+        assert report.sent == 6 and transport.connections_made >= 1
+        assert transport._idle
+    assert not transport._idle
+    with pytest.raises(TemporaryFailure, match="closed"):
+        await transport.send(Envelope("a@example.org", "b@example.org", b"Subject: x\r\n\r\nx\r\n", "<x@y>"))
 
 
 async def test_connections_the_server_timed_out_are_replaced_without_cost(

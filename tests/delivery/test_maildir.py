@@ -6,10 +6,13 @@ import mailbox
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from publisher.config import Config
 from publisher.delivery import Envelope, make_transport
 from publisher.delivery.maildir import MaildirTransport, maildir_name
 from publisher.delivery.outbox import counts, drain
+from publisher.errors import TemporaryFailure
 from publisher.store import Store
 from tests.delivery_helpers import add_subscribers, compose
 
@@ -33,6 +36,20 @@ async def test_writes_exact_bytes_into_new(tmp_path: Path) -> None:
     assert written.read_bytes() == env.data
     assert written.name == maildir_name(env.message_id)
     assert files(tmp_path / "mail" / "tmp") == []
+
+
+async def test_entering_the_transport_makes_the_maildir(tmp_path: Path) -> None:
+    # A mail client (or `ls`) finds the folders from the start, before the first message.
+    async with MaildirTransport(tmp_path / "mail") as transport:
+        assert all((tmp_path / "mail" / sub).is_dir() for sub in ("tmp", "new", "cur"))
+        assert files(tmp_path / "mail" / "new") == []
+        await transport.send(envelope(), prepared=None)
+    assert len(files(tmp_path / "mail" / "new")) == 1
+    # A folder that cannot be made is each message's failure, not the entry's.
+    (tmp_path / "file").write_text("x")
+    async with MaildirTransport(tmp_path / "file" / "mail") as broken:
+        with pytest.raises(TemporaryFailure, match="maildir"):
+            await broken.send(envelope())
 
 
 def test_same_message_twice_is_one_file_even_after_it_was_read(tmp_path: Path) -> None:
