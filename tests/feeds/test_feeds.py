@@ -1,6 +1,6 @@
 """Feeds built from records, read back with feedparser and compared with golden files.
 
-Regenerate the golden files after an intended change with ``UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_feeds.py``
+Regenerate the golden files after an intended change with ``UPDATE_GOLDEN=1 .venv/bin/pytest tests/feeds/test_feeds.py``
 and review the diff.
 """
 
