@@ -1,20 +1,35 @@
 """The SQLite store: every SQL statement of publisher lives in this package, and each table has one owner.
 
-- :mod:`publisher.store.db`: the file itself. Opening, WAL, transactions and savepoints, the numbered
-  migrations (``PRAGMA user_version``), and the generic ``query``/``scalar`` helpers used by store modules and
-  tests.
-- :mod:`publisher.store.content`: ``items``, ``sections``, ``correspondents``, ``sources``,
-  ``item_categories`` (categories and tags) and ``meta``. Written by the scanner through
-  :mod:`publisher.content.catalog`, read by the feed and digest builders.
-- :mod:`publisher.store.inbound`: ``inbound``, the log of bounces, complaints and unsubscribe mail read.
+==========================  ==================================================================================
+module                      tables
+==========================  ==================================================================================
+:mod:`~.store.db`           none: the file itself. Opening it (WAL), transactions and savepoints, the numbered
+                            migrations (``PRAGMA user_version``), ``query``/``scalar`` for tests
+:mod:`~.store.content`      ``items``, ``sections``, ``correspondents``, ``sources``, ``item_categories``
+                            (categories and tags), ``meta``
+:mod:`~.store.subscribers`  ``subscribers``, ``follows``
+:mod:`~.store.outbox`       ``outbox``: queueing, the drain's claims and outcomes (the ledger's statements)
+:mod:`~.store.digests`      ``digests``, ``digest_marks``
+:mod:`~.store.inbound`      ``inbound``: the log of bounces, complaints and unsubscribe mail read
+==========================  ==================================================================================
 
-No module outside this package writes SQL; callers use the named functions of the owning module (a test
-walks every module and fails on a SQL statement outside ``publisher/store/``).
+Everything else calls the named functions of the owning module: :mod:`publisher.content.catalog` and the
+scanner, the feed and digest builders, mail, delivery, the web and the command line. A statement that reads
+two groups (the drain's page joins ``subscribers`` to see who left) lives with the table it serves. The rules
+stay with their stage (ids and hashes in ``content/``, statuses in ``mail/``, backoff in ``delivery/``); the
+store holds no rules beyond what a statement says. A test walks every module and fails on SQL outside here.
 
-Raw ``sqlite3`` and sqlite-utils: the scanner, feed builds, digest queueing and the outbox drain run on
-prepared statements through the plain ``sqlite3`` connection. They are the hot paths (thousands of rows per
-second, one statement compiled once and cached by ``sqlite3``), and sqlite-utils would add a Python layer
-per row and per call there.
+Raw ``sqlite3`` or sqlite-utils:
+
+- **Raw ``sqlite3``** for everything that runs per file, per item, per message or per request: the scanner's
+  writes, feed and digest reads, queueing, the drain's claims and outcomes, the web pages. These are the hot
+  paths (thousands of statements a second); a fixed statement text is compiled once and kept in
+  ``sqlite3``'s statement cache, and the rows come back as tuples. sqlite-utils would add a Python layer per
+  call (building SQL text, introspecting tables) for no gain there.
+- **sqlite-utils** (:attr:`Store.db`, imported on first use) where its higher level pays: migrations
+  written as ``create``/``create_index``/``transform`` steps (:mod:`~.store.db`), and bulk imports
+  (``subscribers import``: ``insert_all`` in batches, :func:`~.store.subscribers.import_rows`). Its writes
+  join the transaction open on the connection as savepoints (sqlite-utils 4), so an import is all or nothing.
 """
 
 from __future__ import annotations

@@ -1,7 +1,17 @@
 """The SQLite file itself: opening it, transactions, the schema and its migrations.
 
-One file, WAL mode. The schema is versioned with ``PRAGMA user_version`` and
-moved forward by the numbered scripts in :data:`MIGRATIONS`; a store newer than this code refuses to open.
+One file, WAL mode. The schema is versioned with ``PRAGMA user_version`` and moved forward by the numbered
+steps in :data:`MIGRATIONS`; a store newer than this code refuses to open. Step N takes a store from version
+N-1 to N, in one transaction with its version bump, so a store is never left half-migrated.
+
+A step is SQL text (statements separated by ``;``) or a function given the store through sqlite-utils. New
+tables and indexes are best written with sqlite-utils (``db.table(name).create(...)``, ``create_index``), and
+a change ``ALTER TABLE`` cannot make (a column's type, constraint or default, a dropped column) with
+``db.table(name).transform(...)``, which rebuilds the table and copies its rows. Steps run with foreign keys
+off, as SQLite's own procedure for schema changes asks, so that rebuilding a table (``subscribers``) does not
+fire the ``ON DELETE CASCADE`` of the rows that point at it (``follows``); ``PRAGMA foreign_key_check`` runs
+before the commit and a violation undoes the step. The steps already shipped are never edited: a store that
+ran them must end up with the same schema as one created today.
 
 Times are stored as ISO-8601 text in UTC (``2026-03-02T06:15:00+00:00``) so they sort as text.
 """
@@ -11,7 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +33,9 @@ from publisher.store import content
 if TYPE_CHECKING:
     import sqlite_utils
 
-MIGRATIONS: tuple[str, ...] = (
+Migration = str | Callable[["sqlite_utils.Database"], None]
+
+MIGRATIONS: tuple[Migration, ...] = (
     # 1: content
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -214,9 +226,10 @@ class Store:
 
     @functools.cached_property
     def db(self) -> sqlite_utils.Database:
-        """The same connection through sqlite-utils, for ad-hoc queries and introspection.
+        """The same connection through sqlite-utils: for migrations, bulk imports and introspection.
 
-        Imported on first use: the hot paths use prepared SQL, and the command line starts faster without it.
+        Imported on first use: the hot paths use prepared statements on :attr:`conn`, and the command line
+        starts faster without it. Its writes join the transaction open on the connection (as savepoints).
         """
         import sqlite_utils
 
@@ -268,13 +281,32 @@ class Store:
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a publisher store ({exc})") from exc
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: schema version {version} is newer than this publisher ({SCHEMA_VERSION})")
-        for number in range(version, SCHEMA_VERSION):
-            with self.transaction() as conn:
-                for statement in _statements(MIGRATIONS[number]):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {number + 1}")
+        latest = len(MIGRATIONS)
+        if version > latest:
+            raise StoreError(f"{self.path}: schema version {version} is newer than this publisher ({latest})")
+        if version == latest:
+            return
+        self.conn.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: set before BEGIN
+        try:
+            for number in range(version, latest):
+                self._migrate_step(number + 1, MIGRATIONS[number])
+        finally:
+            self.conn.execute("PRAGMA foreign_keys=ON")
+
+    def _migrate_step(self, number: int, step: Migration) -> None:
+        with self.transaction() as conn:
+            try:
+                if isinstance(step, str):
+                    for statement in _statements(step):
+                        conn.execute(statement)
+                else:
+                    step(self.db)
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: migration {number} failed ({exc})") from exc
+            broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise StoreError(f"{self.path}: migration {number} breaks foreign keys ({broken[:3]})")
+            conn.execute(f"PRAGMA user_version = {number}")
 
     @property
     def schema_version(self) -> int:
