@@ -126,3 +126,90 @@ class Item:
     html: str  # sanitized, with absolute links
     source_path: str
     sections: tuple[Section, ...] = field(default=())
+
+
+# -- digest scopes and feed keys ---------------------------------------------------------------------------
+
+ScopeKind = Literal["correspondent", "category", "all", "combined"]
+_SCOPE_KINDS: tuple[ScopeKind, ...] = ("correspondent", "category", "all", "combined")
+
+
+@dataclass(frozen=True, order=True)
+class Scope:
+    """What one digest gathers and who gets it (see :mod:`publisher.mail.digests`).
+
+    Stored and shown as text, unchanged from the first databases: ``correspondent:SLUG``, ``category:SLUG``,
+    ``all``, ``combined``. :meth:`parse` reads that text back; ``str(scope)`` writes it.
+    """
+
+    kind: ScopeKind
+    value: str = ""  # the correspondent's or category's slug; "" for all and combined
+
+    def __post_init__(self) -> None:
+        if self.kind not in _SCOPE_KINDS or bool(self.value) != (self.kind in ("correspondent", "category")):
+            raise ValueError(f"not a digest scope: {self.kind!r}, {self.value!r}")
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}" if self.value else self.kind
+
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        """The scope stored as ``text``; ValueError for anything else."""
+        kind, _, value = text.partition(":")
+        return cls.of(kind, value)
+
+    @classmethod
+    def of(cls, kind: str, value: str = "") -> Scope:
+        """The scope of a follow's ``kind`` and ``value`` as the store keeps them; ValueError for others."""
+        for known in _SCOPE_KINDS:
+            if kind == known:
+                return cls(known, value)
+        raise ValueError(f"not a digest scope: {kind!r}, {value!r}")
+
+    @classmethod
+    def of_correspondent(cls, slug: str) -> Scope:
+        return cls("correspondent", slug)
+
+    @property
+    def correspondent(self) -> str:
+        """The correspondent's slug, or "" when the scope is not one correspondent's."""
+        return self.value if self.kind == "correspondent" else ""
+
+    @property
+    def category(self) -> str:
+        """The category's slug, or "" when the scope is not one category's."""
+        return self.value if self.kind == "category" else ""
+
+
+ALL = Scope("all")
+COMBINED = Scope("combined")
+
+FeedKind = Literal["site", "correspondent", "category", "tag"]
+_FEED_KINDS: tuple[FeedKind, ...] = ("site", "correspondent", "category", "tag")
+
+
+@dataclass(frozen=True, order=True)
+class FeedKey:
+    """Which feed: the site's, or one correspondent's, category's or tag's.
+
+    Stored (and part of every feed's id) as text, unchanged: ``site``, ``correspondent/SLUG``, ``category/SLUG``,
+    ``tag/SLUG``. :meth:`parse` reads that text back; ``str(key)`` writes it.
+    """
+
+    kind: FeedKind
+    slug: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in _FEED_KINDS or bool(self.slug) != (self.kind != "site"):
+            raise ValueError(f"not a feed key: {self.kind!r}, {self.slug!r}")
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.slug}" if self.slug else self.kind
+
+    @classmethod
+    def parse(cls, text: str) -> FeedKey:
+        kind, _, slug = text.partition("/")
+        for known in _FEED_KINDS:
+            if kind == known:
+                return cls(known, slug)
+        raise ValueError(f"not a feed key: {text!r}")

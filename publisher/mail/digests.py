@@ -29,9 +29,11 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import TYPE_CHECKING
 
+from publisher import models
 from publisher.config import Config
 from publisher.errors import PublisherError, SubscriberError
 from publisher.mail.subscribers import parse_follow
+from publisher.models import ALL, Scope
 from publisher.store import Store, dumps, iso, parse_iso
 from publisher.store import content as store_content
 from publisher.store import digests as store_digests
@@ -44,7 +46,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-COMBINED = "combined"
+# The one scope of digest.mode = "combined".
+COMBINED = models.COMBINED
 
 
 class DigestError(PublisherError):
@@ -56,7 +59,7 @@ class DigestPlan:
     """What one digest will hold and who will get it. Nothing is written until :func:`queue`."""
 
     digest_id: str
-    scope: str
+    scope: Scope
     title: str  # the correspondent's or category's name; the site's title for all and combined
     period_start: datetime
     period_end: datetime
@@ -66,10 +69,13 @@ class DigestPlan:
     selections: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
 
 
-def normalise_scope(scope: str) -> str:
-    """``laura-bicker``, ``correspondent:laura-bicker``, ``category:World News``, ``all``, ``combined``."""
+def normalise_scope(scope: Scope | str) -> Scope:
+    """A scope as the operator types it: ``laura-bicker``, ``correspondent:laura-bicker``,
+    ``category:World News``, ``all``, ``combined`` (a :class:`Scope` is taken as it is)."""
+    if isinstance(scope, Scope):
+        return scope
     text = scope.strip()
-    if text.lower() == COMBINED:
+    if text.lower() == str(COMBINED):
         return COMBINED
     try:
         return parse_follow(text).scope
@@ -77,7 +83,7 @@ def normalise_scope(scope: str) -> str:
         raise DigestError(f"unknown digest scope {scope!r}") from exc
 
 
-def digest_id(scope: str, period_end: datetime) -> str:
+def digest_id(scope: Scope, period_end: datetime) -> str:
     return f"{scope}@{iso(period_end)}"
 
 
@@ -95,25 +101,25 @@ def sender_domain(config: Config) -> str:
 # -- reading the store ----------------------------------------------------------------------------------
 
 
-def _followers(store: Store) -> dict[str, list[int]]:
+def _followers(store: Store) -> dict[Scope, list[int]]:
     """Scope → confirmed subscriber ids. Followers of everything are left out of the narrower scopes."""
     rows = store_subscribers.confirmed_follows(store)
     everything = {sid for kind, _, sid in rows if kind == "all"}
-    scopes: dict[str, list[int]] = defaultdict(list)
+    scopes: dict[Scope, list[int]] = defaultdict(list)
     for kind, value, sid in rows:
         if kind == "all":
-            scopes["all"].append(sid)
+            scopes[ALL].append(sid)
         elif sid not in everything:
-            scopes[f"{kind}:{value}"].append(sid)
+            scopes[Scope.of(kind, value)].append(sid)
     return dict(scopes)
 
 
-def _mark(store: Store, scope: str) -> datetime | None:
-    text = store_digests.mark(store, scope)
+def _mark(store: Store, scope: Scope) -> datetime | None:
+    text = store_digests.mark(store, str(scope))
     return parse_iso(text) if text else None
 
 
-def _window(config: Config, store: Store, scope: str, now: datetime) -> tuple[datetime, datetime, datetime]:
+def _window(config: Config, store: Store, scope: Scope, now: datetime) -> tuple[datetime, datetime, datetime]:
     """(start, end, oldest publication date) of the next digest of ``scope``."""
     oldest = now - timedelta(days=config.digest.max_age_days)
     mark = _mark(store, scope)
@@ -122,24 +128,23 @@ def _window(config: Config, store: Store, scope: str, now: datetime) -> tuple[da
 
 
 def _section_rows(
-    store: Store, scope: str, start: datetime, end: datetime, oldest: datetime, *, keep_shared: bool = False
+    store: Store, scope: Scope, start: datetime, end: datetime, oldest: datetime, *, keep_shared: bool = False
 ) -> list[tuple[int, str, str]]:
     """(section id, correspondent slug, item key) of the sections ``scope`` gathers in the window."""
-    kind, _, value = scope.partition(":")
     return store_content.window_sections(
         store,
         after=iso(start),
         until=iso(end),
         published_since=iso(oldest),
-        correspondent=value if kind == "correspondent" else "",
-        category=value if kind == "category" else "",
+        correspondent=scope.correspondent,
+        category=scope.category,
         # A co-author's credit for a text shares the text's anchor: the text once, not once per co-author.
-        first_of_shared=kind in ("all", "category") and not keep_shared,
+        first_of_shared=scope.kind in ("all", "category") and not keep_shared,
     )
 
 
-def scope_title(config: Config, store: Store, scope: str) -> str:
-    kind, _, value = scope.partition(":")
+def scope_title(config: Config, store: Store, scope: Scope) -> str:
+    kind, value = scope.kind, scope.value
     if kind == "correspondent":
         person = store_content.correspondent(store, value)
         return person.name if person is not None and person.name else value
@@ -183,23 +188,23 @@ def _selections(store: Store, rows: Sequence[tuple[int, str, str]]) -> dict[int,
 # -- planning -------------------------------------------------------------------------------------------
 
 
-def due_scopes(config: Config, store: Store) -> list[str]:
+def due_scopes(config: Config, store: Store) -> list[Scope]:
     """The scopes a scheduled run serves: those with confirmed followers, in a stable order.
 
     Correspondents with their own schedule (``digest.schedules``) are left to their own runs.
     """
-    if config.digest.mode == COMBINED:
+    if config.digest.mode == "combined":
         return [COMBINED]
-    own = {f"correspondent:{slug}" for slug in config.digest.schedules}
+    own = {Scope.of_correspondent(slug) for slug in config.digest.schedules}
     return sorted(s for s in _followers(store) if s not in own)
 
 
 def _plan_scope(
-    config: Config, store: Store, scope: str, now: datetime, *, followers: Mapping[str, list[int]] | None
+    config: Config, store: Store, scope: Scope, now: datetime, *, followers: Mapping[Scope, list[int]] | None
 ) -> DigestPlan | None:
     start, end, oldest = _window(config, store, scope, now)
     combined = scope == COMBINED
-    rows = _section_rows(store, "all" if combined else scope, start, end, oldest, keep_shared=combined)
+    rows = _section_rows(store, ALL if combined else scope, start, end, oldest, keep_shared=combined)
     if not rows:
         log.info("digest %s: no new sections since %s; no digest", scope, iso(start))
         return None
@@ -221,7 +226,9 @@ def _plan_scope(
     )
 
 
-def plan(config: Config, store: Store, *, now: datetime | None = None, scope: str | None = None) -> list[DigestPlan]:
+def plan(
+    config: Config, store: Store, *, now: datetime | None = None, scope: Scope | str | None = None
+) -> list[DigestPlan]:
     """The digests a run at ``now`` would make (for ``scope`` only, when given). Writes nothing.
 
     A plan with no recipients is still listed (``--dry-run`` shows it); :func:`queue` skips it.
@@ -240,7 +247,9 @@ def plan(config: Config, store: Store, *, now: datetime | None = None, scope: st
 # -- queuing --------------------------------------------------------------------------------------------
 
 
-def queue(config: Config, store: Store, *, now: datetime | None = None, scope: str | None = None) -> list[str]:
+def queue(
+    config: Config, store: Store, *, now: datetime | None = None, scope: Scope | str | None = None
+) -> list[str]:
     """Make the digests due at ``now`` and put one outbox row per recipient; the ids of digests queued.
 
     Each digest is planned again inside its own write transaction, so two runs at once (the daemon and
@@ -273,7 +282,7 @@ def _insert(config: Config, store: Store, p: DigestPlan, now: datetime, emails: 
     made = store_digests.insert(
         store,
         p.digest_id,
-        scope=p.scope,
+        scope=str(p.scope),
         period_start=iso(p.period_start),
         period_end=iso(p.period_end),
         section_ids=dumps(list(p.section_ids)),
@@ -291,7 +300,7 @@ def _insert(config: Config, store: Store, p: DigestPlan, now: datetime, emails: 
         payload = dumps({"sections": list(p.selections[sid])}) if p.selections else "{}"
         rows.append(NewMessage("digest", emails[sid], message_id(config, p.digest_id, sid), sid, p.digest_id, payload))
     store_outbox.enqueue(store, rows, at)
-    store_digests.move_mark(store, p.scope, iso(p.period_end))
+    store_digests.move_mark(store, str(p.scope), iso(p.period_end))
     log.info(
         "digest %s: %d sections for %d subscribers queued as %s",
         p.scope,
@@ -319,8 +328,8 @@ def preview(config: Config, store: Store, correspondent_slug: str, *, now: datet
 
     now = now or datetime.now(UTC)  # as precise as the sections' stamps: no second is cut off
     scope = normalise_scope(correspondent_slug)
-    if scope.startswith("correspondent:") and store_content.correspondent(store, scope.partition(":")[2]) is None:
-        raise DigestError(f"no correspondent {scope.partition(':')[2]!r} in the store")
+    if scope.correspondent and store_content.correspondent(store, scope.correspondent) is None:
+        raise DigestError(f"no correspondent {scope.correspondent!r} in the store")
     start, end, _ = _window(config, store, scope, now)
     p = _plan_scope(config, store, scope, now, followers={}) or DigestPlan(
         digest_id=digest_id(scope, end),

@@ -52,6 +52,7 @@ from publisher.mail.mime import (
     make_boundary,
 )
 from publisher.mail.subscribers import Follow, Subscriber, follows_of, normalise_email
+from publisher.models import Scope
 from publisher.store import Store
 from publisher.store import digests as store_digests
 from publisher.store import subscribers as store_subscribers
@@ -79,10 +80,10 @@ def site_host(config: Config) -> str:
     return (urlsplit(config.site.base_url).hostname or "localhost").lower()
 
 
-def list_id(config: Config, scope: str, title: str) -> str:
+def list_id(config: Config, scope: Scope, title: str) -> str:
     """RFC 2919 List-Id: ``digest.HOST`` for everything, ``SLUG.digest.HOST`` per correspondent."""
     host = site_host(config)
-    kind, _, value = scope.partition(":")
+    kind, value = scope.kind, scope.value
     if kind == "correspondent":
         label = f"{value}.digest.{host}"
     elif kind == "category":
@@ -250,7 +251,7 @@ class Composer:
         record = store_digests.record(self.store, digest_id)
         if record is None:
             raise PermanentFailure(f"digest {digest_id} is not in the store", recipient=row["recipient"])
-        scope, start, end, ids = record.scope, record.period_start, record.period_end, record.section_ids
+        scope, start, end, ids = Scope.parse(record.scope), record.period_start, record.period_end, record.section_ids
         section_ids = selection if selection is not None else tuple(json.loads(ids))
         entries = load_entries(self.config, self.store, section_ids)
         if not entries:

@@ -34,7 +34,7 @@ from publisher.content import catalog
 from publisher.errors import ConfigError
 from publisher.mail.mime import choose_encoding, encode_body, qp_chunk
 from publisher.mail.shorten import cut_html
-from publisher.models import Correspondent
+from publisher.models import Correspondent, Scope
 from publisher.store import Store
 from publisher.text import one_line
 
@@ -357,7 +357,7 @@ def placeholder_subscriber() -> dict[str, str]:
 class DigestBodies:
     """A digest rendered once for all its recipients, slots still open."""
 
-    scope: str
+    scope: Scope
     title: str
     subject: str
     html: Body
@@ -373,7 +373,7 @@ class DigestBodies:
 class RenderedDigest:
     """A digest as one (sample) subscriber sees it: what ``digest preview`` shows."""
 
-    scope: str
+    scope: Scope
     title: str
     subject: str
     html: str
@@ -390,9 +390,9 @@ class RenderedDigest:
         return len(self.html.encode("utf-8"))
 
 
-def _scope_person(scope: str, title: str, entries: Sequence[Entry]) -> Correspondent:
+def _scope_person(scope: Scope, title: str, entries: Sequence[Entry]) -> Correspondent:
     """What ``correspondent`` means in templates: the correspondent, or the scope's name standing in."""
-    kind, _, value = scope.partition(":")
+    kind, value = scope.kind, scope.value
     if kind == "correspondent":
         for entry in entries:
             if entry.correspondent.slug == value:
@@ -404,7 +404,7 @@ def _scope_person(scope: str, title: str, entries: Sequence[Entry]) -> Correspon
 def render_digest(
     config: Config,
     *,
-    scope: str,
+    scope: Scope,
     title: str,
     entries: Sequence[Entry],
     period_start: datetime | None = None,
@@ -426,8 +426,8 @@ def render_digest(
     base = {
         "site": config.site,
         "site_url": config.site.base_url,
-        "scope": scope,
-        "kind": scope.partition(":")[0],
+        "scope": str(scope),
+        "kind": scope.kind,
         "title": title,
         "correspondent": person,
         "period_start": period_start,

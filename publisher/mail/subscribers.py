@@ -29,7 +29,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from publisher.errors import SubscriberError, TokenError
 from publisher.mail import tokens
-from publisher.models import slugify
+from publisher.models import Scope, slugify
 from publisher.store import Store, iso, now_utc
 from publisher.store import outbox as store_outbox
 from publisher.store import subscribers as db
@@ -55,9 +55,9 @@ class Follow:
         return self.value
 
     @property
-    def scope(self) -> str:
+    def scope(self) -> Scope:
         """The digest scope serving this follow (see :mod:`publisher.mail.digests`)."""
-        return "all" if self.kind == "all" else f"{self.kind}:{self.value}"
+        return Scope(self.kind, "" if self.kind == "all" else self.value)
 
 
 ALL = Follow("all")

@@ -40,6 +40,7 @@ from publisher.errors import ConfigError, PublisherError
 from publisher.feeds import build
 from publisher.feeds.websub import WebSubPublisher, topic_url
 from publisher.mail import digests, messages, tokens
+from publisher.models import Scope
 from publisher.service.scheduler import CronJob, IntervalJob, Scheduler, make_trigger
 from publisher.service.systemd import Notifier
 from publisher.store import content as store_content
@@ -375,12 +376,12 @@ class Daemon:
 
     def _cron_jobs(self, config: Config) -> list[CronJob]:
         jobs = [CronJob("digest", config.digest.schedule, self._counted(lambda: self._digest(None)))]
-        if config.digest.mode == digests.COMBINED:
+        if config.digest.mode == "combined":
             if config.digest.schedules:
                 logger.warning("digest.schedules is ignored in combined mode: one digest per subscriber")
             return jobs
         for slug, expr in sorted(config.digest.schedules.items()):
-            scope = f"correspondent:{slug}"
+            scope = Scope.of_correspondent(slug)
             jobs.append(CronJob(f"digest:{slug}", expr, self._counted(lambda scope=scope: self._digest(scope))))  # type: ignore[misc]
         return jobs
 
@@ -413,7 +414,7 @@ class Daemon:
 
         return counted
 
-    async def _digest(self, scope: str | None) -> None:
+    async def _digest(self, scope: Scope | None) -> None:
         """Queue the digests due now (for ``scope``, or every scope without its own schedule), then send."""
         config = self.config
         now = datetime.now(UTC)

@@ -12,6 +12,7 @@ import pytest
 from publisher.config import Config
 from publisher.mail import digests
 from publisher.mail import subscribers as subs
+from publisher.models import Scope
 from publisher.store import Store
 from tests.mailhelpers import NOW, add_item, outbox_rows
 
@@ -126,11 +127,12 @@ def test_first_digest_is_bounded_by_max_age(make_config: Callable[..., Config], 
 def test_plan_writes_nothing(config: Config, store: Store, newsroom: dict[str, int]) -> None:
     people(store)
     plans = digests.plan(config, store, now=NOW)
-    assert {p.scope for p in plans} == {"all", "category:news", "correspondent:ana-ruiz", "correspondent:tomas-berg"}
+    expected = {"all", "category:news", "correspondent:ana-ruiz", "correspondent:tomas-berg"}
+    assert {str(p.scope) for p in plans} == expected
     for table in ("digests", "digest_marks", "outbox"):
         assert store.scalar(f"SELECT COUNT(*) FROM {table}") == 0
     (one,) = digests.plan(config, store, now=NOW, scope="tomas-berg")
-    assert one.scope == "correspondent:tomas-berg" and one.title == "Tomas Berg"
+    assert one.scope == Scope("correspondent", "tomas-berg") and one.title == "Tomas Berg"
 
 
 def test_nobody_following_means_no_digest_and_no_mark(config: Config, store: Store, newsroom: dict[str, int]) -> None:
@@ -145,7 +147,8 @@ def test_one_scope_and_own_schedules(
 ) -> None:
     config = make_config('[digest.schedules]\n"tomas-berg" = "0 9 * * *"\n')
     people(store)
-    assert "correspondent:tomas-berg" not in digests.due_scopes(config, store)
+    assert Scope.parse("correspondent:tomas-berg") not in digests.due_scopes(config, store)
+    assert Scope.parse("correspondent:ana-ruiz") in digests.due_scopes(config, store)
     assert digests.queue(config, store, now=NOW, scope="correspondent:tomas-berg") == [
         f"correspondent:tomas-berg@{NOW.isoformat()}"
     ]

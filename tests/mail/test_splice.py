@@ -24,6 +24,7 @@ from publisher.delivery.outbox import drain
 from publisher.mail import digests, messages, mime, tokens
 from publisher.mail import subscribers as subs
 from publisher.mail.render import load_entries, render_digest, slot_values
+from publisher.models import Scope
 from publisher.store import Store
 from tests.mailhelpers import NOW, add_item, make_dkim_key, outbox_rows, parse, parts
 from tests.smtpserver import SmtpServer
@@ -80,7 +81,8 @@ def reference(config: Config, store: Store, row: dict, reader: subs.Subscriber) 
     record = store.conn.execute(
         "SELECT scope, period_start, period_end, section_ids FROM digests WHERE id = ?", (row["digest_id"],)
     ).fetchone()
-    scope, start, end, ids = record
+    stored_scope, start, end, ids = record
+    scope = Scope.parse(stored_scope)
     secret = tokens.load_secret(config)
     unsubscribe = tokens.unsubscribe_url(config, secret, reader)
     preferences = tokens.preferences_url(config, secret, reader)
