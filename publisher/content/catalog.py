@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
@@ -170,14 +170,15 @@ def upsert_item(
         return "unchanged"
     lead_author = parsed.authors[0] if parsed.authors else "Unknown"
     author_slugs = [_upsert_correspondent(store, ctx, name, "", now) for name in parsed.authors or (lead_author,)]
+    # Updated: the file's own say, else the later of its date and its last edit. A function of the file
+    # alone, so an incremental build and a fresh build of the same folder agree.
+    edited = datetime.fromtimestamp(mtime_ns / 1e9, UTC).replace(microsecond=0)
+    updated = parsed.updated or max(parsed.published, edited)
     if row is None:
         uid, first_seen = ctx.uid(parsed), now
-        updated = parsed.updated or parsed.published
     else:
         uid, first_seen = row.uid, row.first_seen
         touched.add_item_row(store, parsed.key)
-        edited = datetime.fromtimestamp(mtime_ns / 1e9, UTC).replace(microsecond=0)
-        updated = parsed.updated or max(parsed.published, edited)
     db.upsert_item(
         store,
         db.ItemRecord(
@@ -255,6 +256,16 @@ def _anchors_for(sections: Sequence[ParsedSection]) -> list[str]:
             anchor, n = f"{base}-{n}", n + 1
         anchors.append(anchor)
     return anchors
+
+
+def settle_correspondents(store: Store, ctx: Context, slugs: Iterable[str]) -> None:
+    """Give each of these correspondents the role of their newest section that names one (or none): what a
+    fresh build of the same folder would give, whatever order the files were read or edited in."""
+    wanted = sorted(set(slugs))
+    if not wanted:
+        return
+    db.settle_roles(store, wanted)
+    ctx.forget_people(store)
 
 
 def remove_item(store: Store, key: str, touched: Touched, *, at: datetime) -> None:

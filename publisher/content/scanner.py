@@ -133,6 +133,10 @@ def scan(
         done += len(batch)
         if progress is not None:
             progress(done, len(candidates))
+    people_touched = [key.partition("/")[2] for key in report.touched.keys if key.startswith("correspondent/")]
+    if people_touched:
+        with store.transaction():
+            catalog.settle_correspondents(store, ctx, people_touched)
     _log_summary(report)
     return report
 

@@ -70,7 +70,10 @@ def build(
                 report.feeds_written.append(rel)
     for key in sorted(gone):
         report.feeds_removed += writers.remove(out, [previous[key] + ext for ext in EXTENSIONS.values()])
-    if report.full or set(paths) != set(previous):
+    # The list of feeds names each feed by its title, which a correspondent's new role or a label's new
+    # spelling changes too: rewritten (when its bytes change) whenever such a feed was touched.
+    retitled = any(key != "site" for key in scan.touched.keys)
+    if report.full or set(paths) != set(previous) or retitled:
         specs = fresh if report.full else plan(config, store)
         opml = feeds.render_opml([specs[k] for k in sorted(specs)], config)
         if writers.write_if_changed(out / "feeds.opml", opml, sync_folder=False):

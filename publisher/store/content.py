@@ -45,6 +45,19 @@ def set_meta(store: Store, key: str, value: str) -> None:
     )
 
 
+def settle_roles(store: Store, slugs: Sequence[str]) -> None:
+    """Set each correspondent's role to that of their newest section with a role in a published item."""
+    for start in range(0, len(slugs), 500):
+        chunk = list(slugs[start : start + 500])
+        store.conn.execute(
+            "UPDATE correspondents SET role = COALESCE((SELECT s.role FROM sections s JOIN items i"
+            " ON i.key = s.item_key WHERE s.correspondent_slug = correspondents.slug AND s.role != ''"
+            " AND i.deleted_at IS NULL ORDER BY i.published DESC, i.key DESC, s.position DESC LIMIT 1), '')"
+            f" WHERE slug IN ({_marks(len(chunk))})",
+            chunk,
+        )
+
+
 def has_uid_prefix(store: Store, prefix: str) -> bool:
     return bool(store.scalar("SELECT EXISTS (SELECT 1 FROM items WHERE substr(uid, 1, ?) = ?)", (len(prefix), prefix)))
 
@@ -335,10 +348,12 @@ def replace_sections(
     anchor, body, recorded_at). Their HTML is cleared. ``fresh``: the item has no sections yet."""
     if not fresh:
         store.conn.execute("DELETE FROM sections WHERE item_key = ?", (key,))
+    # Kept ids first: a new row given the next free id must not take one a kept row is about to claim.
+    ordered = sorted(rows, key=lambda row: row[0] is None)
     store.conn.executemany(
         "INSERT INTO sections(id, item_key, position, correspondent_slug, role, anchor, body, html, recorded_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
-        [(sid, key, *rest) for sid, *rest in rows],
+        [(sid, key, *rest) for sid, *rest in ordered],
     )
 
 
