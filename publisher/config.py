@@ -19,7 +19,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parseaddr
+from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -130,7 +130,8 @@ class SmtpConfig:
     username: str = ""
     password_env: str = "PUBLISHER_SMTP_PASSWORD"
     password_file: Path | None = None
-    from_: str = "Example News <news@example.org>"
+    # The From of every email. Empty: derived as "site.title <site.email>", which needs site.email set.
+    from_: str = ""
     connections: int = 4
     rate: float = 50.0  # messages per second, 0 = unlimited
     rate_per_hour: int = 0  # 0 = unlimited
@@ -260,8 +261,17 @@ class Config:
 
     @property
     def sender(self) -> str:
-        """The From address of every email."""
-        return self.smtp.from_ if self.smtp is not None else f"{self.site.title} <{self.site.email}>"
+        """The From address of every email: ``smtp.from``, else ``site.title <site.email>``."""
+        if self.smtp is not None and self.smtp.from_:
+            return self.smtp.from_
+        return formataddr((self.site.title, self.site.email))
+
+    @property
+    def sender_source(self) -> str:
+        """Where :attr:`sender` comes from, in words, for check-config."""
+        if self.smtp is not None and self.smtp.from_:
+            return "smtp.from"
+        return "derived from site.title and site.email"
 
     @property
     def bounce_address(self) -> str:
@@ -516,10 +526,17 @@ def _validate(config: Config, where: _Origins) -> None:
             relay_host, _, relay_port = relay.rpartition(":")
             if not relay_host or not relay_port.isdigit():
                 raise bad(f"smtp.fallback[{i}]", f"expected host:port, got {relay!r}")
+    if config.smtp is not None and not config.smtp.from_ and config.site.email == SiteConfig.email:
+        raise bad(
+            "smtp.from",
+            "mail through [smtp] needs a From address: set smtp.from = \"News <news@example.org>\""
+            " (or site.email, and it is derived as \"site.title <site.email>\")",
+        )
     if config.smtp is not None:
-        _, addr = parseaddr(config.smtp.from_)
+        _, addr = parseaddr(config.sender)
         if "@" not in addr or addr.startswith("@") or addr.endswith("@"):
-            raise bad("smtp.from", f"expected an address like 'News <news@example.org>', got {config.smtp.from_!r}")
+            key = "smtp.from" if config.smtp.from_ else "site.email"
+            raise bad(key, f"expected an address like 'News <news@example.org>', got {config.sender!r}")
     address = config.bounces.address
     if address:
         local, at, domain = address.rpartition("@")

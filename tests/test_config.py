@@ -166,3 +166,21 @@ def test_example_config_is_valid() -> None:
     config = load(root / "publisher" / "config.example.toml", environ={}, must_exist=True)
     assert config.smtp is not None
     assert config.digest.mode == "per-correspondent"
+
+
+def test_smtp_without_from_is_derived_from_the_site_or_refused(tmp_path: Path) -> None:
+    # Not "Example News <news@example.org>" whatever the site is called.
+    refused = write(tmp_path, '[site]\ntitle = "Harbour Post"\n[smtp]\nhost = "mail.example.org"\n')
+    with pytest.raises(ConfigError) as err:
+        load(refused, environ={})
+    assert "smtp.from" in str(err.value) and "site.email" in str(err.value)
+    derived = write(tmp_path, '[site]\ntitle = "Harbour Post"\nemail = "desk@harbour.example"\n[smtp]\nport = 25\n')
+    config = load(derived, environ={})
+    assert config.sender == "Harbour Post <desk@harbour.example>"
+    assert config.sender_source == "derived from site.title and site.email"
+    assert config.bounce_address == "bounces@harbour.example"
+    chosen = write(tmp_path, '[smtp]\nfrom = "News <n@example.org>"\n[bounces]\naddress = "rt@mx.example.org"\n')
+    config = load(chosen, environ={})
+    assert (config.sender_source, config.bounce_address) == ("smtp.from", "rt@mx.example.org")
+    with pytest.raises(ConfigError, match=r"bounces\.address"):
+        load(write(tmp_path, '[bounces]\naddress = "bounces+x@example.org"\n'), environ={})

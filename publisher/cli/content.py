@@ -148,6 +148,7 @@ def check_config(app: App) -> None:
         click.echo(f"email:     Maildir {config.maildir.path}")
     else:
         click.echo(f"email:     SMTP {config.smtp.host}:{config.smtp.port} ({config.smtp.security})")
+    _print_addresses(config)
     click.echo(f"http:      {config.http.listen if config.http.enabled else 'off'}")
     if not content_ok:
         raise ConfigError(
@@ -156,6 +157,19 @@ def check_config(app: App) -> None:
             key="paths.content",
         )
     click.echo("ok")
+
+
+def _print_addresses(config: Config) -> None:
+    """The From, envelope and bounce addresses mail will use, and where each comes from."""
+    bounce = config.bounce_address
+    local, _, domain = bounce.rpartition("@")
+    click.echo(f"from:      {config.sender}  ({config.sender_source})")
+    click.echo(f"envelope:  {local}+ROW-TOKEN@{domain}  (VERP: one per message, naming its outbox row)")
+    where = "bounces.address" if config.bounces.address else "bounces@ the From domain"
+    inbound = f"read from the Maildir {config.bounces.maildir}" if config.bounces.maildir else "`publisher inbound`"
+    click.echo(f"bounces:   {bounce}  ({where}; {inbound})")
+    if config.subscriptions.unsubscribe_mailto:
+        click.echo(f"unsubscribe mail: {config.subscriptions.unsubscribe_mailto}")
 
 
 def _print_scan(scan: ScanReport, store: Store) -> None:

@@ -4,7 +4,8 @@
   strong ETags from the bytes, Last-Modified from the file, 304 to conditional requests, gzip when asked,
   the feed content types, and WebSub ``Link`` headers when hubs are configured.
 - Subscriptions: ``POST /subscribe`` (double opt-in, rate-limited, never revealing whether an address is
-  known), ``/confirm/{token}``, ``/unsubscribe/{token}`` (a page on GET; RFC 8058 one-click on POST) and
+  known), ``/confirm/{token}`` (a page with a button on GET and HEAD, which mail scanners fetch; POST confirms),
+  ``/unsubscribe/{token}`` (a page on GET; RFC 8058 one-click on POST) and
   ``/preferences/{token}``. Plain HTML from ``templates/web/``, no JavaScript, autoescaped.
 - ``/healthz`` and ``/metrics`` (Prometheus text).
 
@@ -60,7 +61,8 @@ def make_app(state: WebState) -> web.Application:
     app.router.add_get("/metrics", status.metrics)
     app.router.add_get("/subscribe", pages.subscribe_form)
     app.router.add_post("/subscribe", pages.subscribe)
-    app.router.add_get("/confirm/{token}", pages.confirm)
+    app.router.add_get("/confirm/{token}", pages.confirm_page)
+    app.router.add_post("/confirm/{token}", pages.confirm)
     app.router.add_get("/unsubscribe/{token}", pages.unsubscribe_page)
     app.router.add_post("/unsubscribe/{token}", pages.unsubscribe)
     app.router.add_get("/preferences/{token}", pages.preferences)

@@ -135,8 +135,22 @@ def _links(state: WebState, sub: subscribers.Subscriber) -> dict[str, Any]:
     }
 
 
-async def confirm(request: web.Request) -> web.Response:
+async def confirm_page(request: web.Request) -> web.Response:
+    """GET and HEAD: a page with a button. Mail security scanners fetch every link in a message; a GET that
+    confirmed would subscribe addresses whose owners never asked."""
     state = request.app[STATE]
+    sub = await _subscriber_for(request, "confirm")
+    if isinstance(sub, web.Response):
+        return sub
+    if sub.status == "confirmed":
+        return state.pages.render("confirmed", page_title="You are subscribed", **_links(state, sub))
+    return state.pages.render("confirm", page_title="Confirm your subscription", **_links(state, sub))
+
+
+async def confirm(request: web.Request) -> web.Response:
+    """POST: the button of :func:`confirm_page` was pressed."""
+    state = request.app[STATE]
+    await request.read()
     sub = await _subscriber_for(request, "confirm")
     if isinstance(sub, web.Response):
         return sub

@@ -81,3 +81,18 @@ async def test_metrics_count_deliveries_and_inbound_mail(make_config: Callable[.
         assert re.search(r'^publisher_deliveries\{state="bounced later"\} 1$', body, re.M)
         assert re.search(r'^publisher_inbound_messages\{kind="bounce"\} 1$', body, re.M)
         assert re.search(r'^publisher_inbound_messages\{kind="unknown"\} 1$', body, re.M)
+
+
+def test_check_config_prints_from_envelope_and_bounce_addresses(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        '[smtp]\nhost = "mail.example.org"\n[bounces]\nmaildir = "bounce-box"\n'
+        '[subscriptions]\nunsubscribe_mailto = "leave@example.org"\n',
+    )
+    text = (tmp_path / "publisher.toml").read_text().replace("[site]\n", '[site]\nemail = "desk@example.org"\n', 1)
+    (tmp_path / "publisher.toml").write_text(text)
+    out = ok("check-config", cwd=tmp_path)
+    assert "from:      Test News <desk@example.org>  (derived from site.title and site.email)" in out
+    assert "envelope:  bounces+ROW-TOKEN@example.org" in out
+    assert f"bounces:   bounces@example.org  (bounces@ the From domain; read from the Maildir {tmp_path}" in out
+    assert "unsubscribe mail: leave@example.org" in out

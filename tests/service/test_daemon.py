@@ -253,6 +253,9 @@ def test_watch_serve_subscribe_and_signals(site: Path, start: Callable[..., Daem
     assert link, text_of(confirm_mail)
     assert status_of(site, "reader@example.org") == "pending"
     status, _, page = d.get(urllib.parse.urlsplit(link.group(0)).path)
+    assert status == 200 and b"<form" in page
+    assert status_of(site, "reader@example.org") == "pending"  # a GET (a mail scanner) confirms nothing
+    status, _, page = d.post(urllib.parse.urlsplit(link.group(0)).path, b"")
     assert status == 200
     assert status_of(site, "reader@example.org") == "confirmed"
 
