@@ -44,7 +44,7 @@ from typing import Any, TypeVar
 
 from publisher.config import Config, SmtpConfig
 from publisher.delivery import Envelope, Transport, make_transport, verp
-from publisher.delivery.composing import ComposeError, ComposeWorker, WorkerGone
+from publisher.delivery.composing import ComposeError, ComposeWorker, WorkerGone, prefetch
 from publisher.delivery.ledger import Ledger, OutboxRow, Outcome, Progress
 from publisher.delivery.ratelimit import BucketState, RateLimiter
 from publisher.delivery.smtp import RelayUnavailable
@@ -219,6 +219,7 @@ def _compose_all(
     composer: Composer, rows: list[OutboxRow], prepare: Callable[[Envelope], Any] | None
 ) -> list[_Composed | Exception]:
     """Compose a batch in the composer thread; one row's error is that row's result, not the batch's."""
+    prefetch(composer, rows)
     out: list[_Composed | Exception] = []
     for row in rows:
         try:

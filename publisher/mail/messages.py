@@ -121,6 +121,8 @@ class Composer:
         self._lock = threading.Lock()
         self._mailto = unsubscribe_mailto(config)
         self._date_cache = (0, "")
+        # Subscribers read ahead for the batch being composed (see prefetch); each is used once.
+        self._contacts: dict[int, tuple[int, str, str, str]] = {}
 
     @property
     def store(self) -> Store:
@@ -160,9 +162,20 @@ class Composer:
 
     # -- per kind ---------------------------------------------------------------------------------------
 
+    def prefetch(self, rows: Sequence[Row]) -> None:
+        """Read the subscribers of a batch of digest rows in one query; delivery calls it before composing them.
+
+        Optional: a row whose subscriber was not read here is read on its own when composed.
+        """
+        ids = [int(r["subscriber_id"]) for r in rows if r["kind"] == "digest" and r["subscriber_id"] is not None]
+        with self._lock:
+            self._contacts = store_subscribers.contacts(self.store, ids) if ids else {}
+
     def _subscriber(self, row: Row, allowed: tuple[str, ...]) -> tuple[int, str, str]:
         sid = row["subscriber_id"]
-        record = store_subscribers.contact(self.store, sid)
+        record = self._contacts.pop(sid, None) if self._contacts else None
+        if record is None:
+            record = store_subscribers.contact(self.store, sid)
         if record is None:
             raise PermanentFailure(f"subscriber {sid} no longer exists", recipient=row["recipient"])
         if record[3] not in allowed:

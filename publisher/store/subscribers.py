@@ -73,6 +73,18 @@ def contact(store: Store, subscriber_id: int) -> tuple[int, str, str, str] | Non
     return (int(row[0]), str(row[1]), str(row[2]), str(row[3])) if row else None
 
 
+def contacts(store: Store, subscriber_ids: Sequence[int]) -> dict[int, tuple[int, str, str, str]]:
+    """:func:`contact` for many subscribers in one statement (a batch of messages to compose); absent ids left out."""
+    out: dict[int, tuple[int, str, str, str]] = {}
+    ids = list(dict.fromkeys(subscriber_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in store.conn.execute(f"SELECT id, email, name, status FROM subscribers WHERE id IN ({marks})", chunk):
+            out[int(row[0])] = (int(row[0]), str(row[1]), str(row[2]), str(row[3]))
+    return out
+
+
 def confirmed_emails(store: Store) -> dict[int, str]:
     """Id → address of every confirmed subscriber."""
     return {

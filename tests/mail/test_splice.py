@@ -21,6 +21,7 @@ import pytest
 
 from publisher.config import Config
 from publisher.delivery.outbox import drain
+from publisher.errors import PermanentFailure
 from publisher.mail import digests, messages, mime, tokens
 from publisher.mail import subscribers as subs
 from publisher.mail.render import load_entries, render_digest, slot_values
@@ -236,3 +237,29 @@ async def test_dkim_verifies_on_the_received_bytes_of_every_copy(
             assert message.data.startswith(b"DKIM-Signature: ")
             received = parse(message.data)
             assert_same_message(received, parse(reference(config, store, rows[address], readers[address])))
+
+
+def test_a_batch_read_ahead_composes_the_same_copies(
+    mailconfig: Config, store: Store, composer: messages.Composer
+) -> None:
+    seed(store)
+    readers = add_readers(store)
+    gone = subs.add(store, "gone@example.org", "Gone", [subs.parse_follow("ana-ruiz")], confirmed=True)
+    digests.queue(mailconfig, store, now=NOW)
+    rows = outbox_rows(store, "digest")
+    subs.remove(store, gone.id)
+    alone = messages.Composer(mailconfig, mailconfig.paths.database)
+    try:
+        one_by_one = {r["id"]: alone(r).data for r in rows if r["subscriber_id"] != gone.id}
+    finally:
+        alone.close()
+    composer.prefetch(rows)
+    for row in rows:
+        if row["subscriber_id"] == gone.id:
+            with pytest.raises(PermanentFailure, match="no longer exists"):
+                composer(row)
+            continue
+        data = composer(row).data
+        date = re.compile(rb"\r\nDate: [^\r]+")
+        assert date.sub(b"", data) == date.sub(b"", one_by_one[row["id"]])
+    assert len(one_by_one) == len(readers)
