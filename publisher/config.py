@@ -95,7 +95,7 @@ class AuthorConfig:
 @dataclass(frozen=True)
 class ContentConfig:
     max_file_size: int = 5_000_000
-    extensions: tuple[str, ...] = (".md", ".markdown", ".txt")
+    extensions: tuple[str, ...] = (".md", ".markdown", ".txt", ".pdf")
     # Glob patterns (relative to the content folder, .gitignore style; see publisher.content.selection):
     # only files matching one of `include` are read (empty: every file), and never one matching `exclude`
     # or, unless `default_exclude` is false, one of the defaults (Jekyll/Hugo/Zola build and theme folders).

@@ -109,6 +109,15 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file published beside the feeds with its item (a PDF brief): a feed enclosure, a link in digests."""
+
+    url: str  # absolute
+    length: int  # bytes
+    mime_type: str
+
+
+@dataclass(frozen=True)
 class Item:
     """A stored, published item, ready for feeds and digests."""
 
@@ -126,6 +135,7 @@ class Item:
     html: str  # sanitized, with absolute links
     source_path: str
     sections: tuple[Section, ...] = field(default=())
+    attachment: Attachment | None = None
 
 
 # -- digest scopes and feed keys ---------------------------------------------------------------------------

@@ -17,12 +17,13 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from publisher.config import Config
 from publisher.content import ids, markup
-from publisher.models import Correspondent, Item, ParsedItem, ParsedSection, Section, slugify
+from publisher.models import Attachment, Correspondent, Item, ParsedItem, ParsedSection, Section, slugify
 from publisher.store import Store, dumps, iso, parse_iso
 from publisher.store import content as db
 
@@ -59,6 +60,7 @@ class Context:
     authority: str
     base_url: str
     permalink: str
+    content: Path | None = None  # the content folder, where attached files (PDFs) are found
     # Correspondents as stored (slug → name, role), so a scan writes a correspondent only when it changes.
     # Cleared when a file's work is rolled back, since the rows it wrote are gone.
     people: dict[str, tuple[str, str]] = field(default_factory=dict, compare=False)
@@ -82,7 +84,13 @@ class Context:
             # Rendered HTML carries absolute links: a new base_url means rendering again.
             db.clear_html(store)
             store.set_meta("html_base", base)
-        ctx = cls(tz=config.site.tz, authority=authority, base_url=base, permalink=config.site.permalink)
+        ctx = cls(
+            tz=config.site.tz,
+            authority=authority,
+            base_url=base,
+            permalink=config.site.permalink,
+            content=config.paths.content,
+        )
         ctx.forget_people(store)
         return ctx
 
@@ -112,6 +120,18 @@ class Context:
             key=parsed.key,
         )
         return quote(path.lstrip("/"), safe="/-._~%")
+
+    def attachment(self, source_path: str) -> Attachment | None:
+        """The published copy of a source file that is its own best form (a PDF), with its real length."""
+        rel = attached_path(source_path)
+        if rel is None or self.content is None:
+            return None
+        try:
+            length = (self.content / source_path).stat().st_size
+        except OSError:
+            return None
+        mime = ATTACHED_TYPES[source_path[source_path.rfind(".") :].lower()]
+        return Attachment(self.base_url + quote(rel, safe="/-._~"), length, mime)
 
     def url(self, url_path: str) -> str:
         # url_path() already gave a quoted path relative to base_url, or an absolute URL kept as written.
@@ -348,9 +368,12 @@ def _items(store: Store, ctx: Context, rows: Sequence[tuple]) -> list[Item]:  # 
         srows = section_rows[key]
         multi = len(srows) > 1
         sections = []
+        attachment = ctx.attachment(src)
         for sid, _, position, slug, role, anchor, body, shtml, recorded in srows:
             if shtml is None:
                 shtml = markup.render(body, fmt, page_url=url)
+                if attachment is not None:
+                    shtml += _attachment_link(attachment)  # in every section: each may be mailed alone
                 new_section_html.append((shtml, sid))
             person = people.get(slug, Correspondent(slug, slug))
             if role and role != person.role:
@@ -386,6 +409,7 @@ def _items(store: Store, ctx: Context, rows: Sequence[tuple]) -> list[Item]:  # 
                 html=item_html,
                 source_path=src,
                 sections=tuple(sections),
+                attachment=attachment,
             )
         )
     if new_section_html or new_item_html:
@@ -393,6 +417,22 @@ def _items(store: Store, ctx: Context, rows: Sequence[tuple]) -> list[Item]:  # 
         with store.transaction():
             db.save_html(store, new_section_html, new_item_html)
     return items
+
+
+ATTACHED_TYPES = {".pdf": "application/pdf"}
+FILES_FOLDER = "files"  # under the output folder and base_url: attached files, at their content paths
+
+
+def attached_path(source_path: str) -> str | None:
+    """Where the file of a source that is published as is (a PDF) goes, relative to the output folder."""
+    suffix = source_path[source_path.rfind(".") :].lower() if "." in source_path else ""
+    return f"{FILES_FOLDER}/{source_path}" if suffix in ATTACHED_TYPES else None
+
+
+def _attachment_link(attachment: Attachment) -> str:
+    size = f"{max(1, round(attachment.length / 1024)):,} KB"
+    href = html.escape(attachment.url, quote=True)
+    return f'\n<p class="attachment"><a href="{href}" type="{attachment.mime_type}">The PDF ({size})</a></p>'
 
 
 def _image_url(image: str | None, base_url: str) -> str | None:

@@ -21,6 +21,7 @@ from publisher.feeds import writers
 from publisher.feeds.formats import EXTENSIONS
 from publisher.feeds.render import FeedSpec
 from publisher.store import Store
+from publisher.store import content as content_db
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ def build(
         opml = feeds.render_opml([specs[k] for k in sorted(specs)], config)
         if writers.write_if_changed(out / "feeds.opml", opml, sync_folder=False):
             report.feeds_written.append("feeds.opml")
+    report.feeds_written += _publish_attachments(config, store)
     writers.sync_folders(out / rel for rel in report.feeds_written)
     with store.transaction():
         store.set_meta("feeds", json.dumps(paths, sort_keys=True))
@@ -96,6 +98,29 @@ def build(
             report.seconds,
         )
     return report
+
+
+def _publish_attachments(config: Config, store: Store) -> list[str]:
+    """Copy every published PDF beside the feeds (output/files/PATH), where enclosures and digests link to it;
+    copies of PDFs that are no longer published are removed."""
+    out = config.paths.output
+    wanted: set[str] = set()
+    written: list[str] = []
+    for source in content_db.published_sources_ending(store, ".pdf"):
+        rel = catalog.attached_path(source)
+        if rel is None:
+            continue
+        wanted.add(rel)
+        try:
+            if writers.copy_if_changed(config.paths.content / source, out / rel):
+                written.append(rel)
+        except OSError as exc:
+            logger.warning("%s: cannot publish the file (%s)", source, exc.strerror or exc)
+    folder = out / catalog.FILES_FOLDER
+    if folder.is_dir():
+        stale = [p.relative_to(out).as_posix() for p in folder.rglob("*") if p.is_file()]
+        writers.remove(out, [rel for rel in stale if rel not in wanted])
+    return written
 
 
 def plan(config: Config, store: Store) -> dict[str, FeedSpec]:

@@ -37,7 +37,7 @@ from lxml import etree
 from publisher.config import Config
 from publisher.content import ids
 from publisher.feeds.formats import EXTENSIONS, FORMATS, MEDIA_TYPES, FeedFormat
-from publisher.models import Correspondent, Item, Section, slugify
+from publisher.models import Attachment, Correspondent, Item, Section, slugify
 from publisher.text import one_line, xml_safe
 
 OPML_NAME = "feeds.opml"
@@ -98,6 +98,7 @@ class FeedEntry:
     summary: str  # plain text
     html: str  # sanitized HTML, embedded as is
     image: str | None = None  # absolute URL
+    attachment: Attachment | None = None  # a file published with the item (a PDF): an enclosure
 
 
 # -- entries ---------------------------------------------------------------------------------------------
@@ -116,6 +117,7 @@ def entry_for_item(item: Item) -> FeedEntry:
         summary=item.summary,
         html=item.html,
         image=item.image,
+        attachment=item.attachment,
     )
 
 
@@ -139,6 +141,7 @@ def entry_for_section(item: Item, section: Section) -> FeedEntry:
         summary=excerpt(section.html) if shared else item.summary,
         html=section.html,
         image=item.image,
+        attachment=item.attachment,
     )
 
 
@@ -308,6 +311,8 @@ def _feedgen(spec: FeedSpec, entries: Sequence[FeedEntry], config: Config, fmt: 
         image = _line(e.image or "")
         fe.publisher_atom.setup(e, _line(e.url), image)
         fe.publisher_rss.setup(e, _names(e, config), image)
+        fe.publisher_atom.attachment = e.attachment
+        fe.publisher_rss.attachment = e.attachment
     return fg
 
 
@@ -327,6 +332,7 @@ class _AtomEntryExt(BaseEntryExtension):  # type: ignore[misc]
     def __init__(self) -> None:
         self.url = ""
         self.image = ""
+        self.attachment: Attachment | None = None
 
     def setup(self, entry: FeedEntry, url: str, image: str) -> None:
         self.url = url
@@ -339,6 +345,9 @@ class _AtomEntryExt(BaseEntryExtension):  # type: ignore[misc]
                 link.set("type", "text/html")
         if self.image:
             etree.SubElement(entry, "link", href=self.image, rel="enclosure", type=_image_type(self.image))
+        if self.attachment is not None:
+            a = self.attachment
+            etree.SubElement(entry, "link", href=_line(a.url), rel="enclosure", type=a.mime_type, length=str(a.length))
         return entry
 
 
@@ -364,6 +373,7 @@ class _RssEntryExt(BaseEntryExtension):  # type: ignore[misc]
     def __init__(self) -> None:
         self.names: list[str] = []
         self.image = ""
+        self.attachment: Attachment | None = None
 
     def setup(self, entry: FeedEntry, names: list[str], image: str) -> None:
         self.names = names
@@ -372,7 +382,11 @@ class _RssEntryExt(BaseEntryExtension):  # type: ignore[misc]
     def extend_rss(self, item: Any) -> Any:
         for name in self.names:
             etree.SubElement(item, f"{{{_DC_NS}}}creator").text = name
-        if self.image:
+        # RSS allows one enclosure: the attached file (with its real length) before the image.
+        if self.attachment is not None:
+            a = self.attachment
+            etree.SubElement(item, "enclosure", url=_line(a.url), length=str(a.length), type=a.mime_type)
+        elif self.image:
             etree.SubElement(item, "enclosure", url=self.image, length="0", type=_image_type(self.image))
         return item
 
@@ -398,6 +412,9 @@ def _render_json(spec: FeedSpec, entries: Sequence[FeedEntry], config: Config) -
             item["summary"] = summary
         if e.image:
             item["image"] = _line(e.image)
+        if e.attachment is not None:
+            a = e.attachment
+            item["attachments"] = [{"url": _line(a.url), "mime_type": a.mime_type, "size_in_bytes": a.length}]
         item["date_published"] = _utc(e.published, tz).isoformat()
         item["date_modified"] = _utc(e.updated, tz).isoformat()
         item["authors"] = [{"name": n} for n in _names(e, config)]

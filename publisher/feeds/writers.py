@@ -82,3 +82,17 @@ def remove(root: Path, rels: Iterable[str]) -> list[str]:
                     break
                 folder = folder.parent
     return sorted(removed)
+
+
+def copy_if_changed(source: Path, path: Path) -> bool:
+    """Publish ``source`` (an attached file) at ``path``, unless the copy there is as new and as large.
+    Returns True when it was written."""
+    try:
+        src = source.stat()
+        dst = path.stat()
+    except FileNotFoundError:
+        pass
+    else:
+        if dst.st_size == src.st_size and dst.st_mtime_ns >= src.st_mtime_ns:
+            return False
+    return write_if_changed(path, source.read_bytes(), sync_folder=False)

@@ -58,6 +58,17 @@ def settle_roles(store: Store, slugs: Sequence[str]) -> None:
         )
 
 
+def published_sources_ending(store: Store, suffix: str) -> list[str]:
+    """Source paths of published items whose file name ends with ``suffix`` (".pdf"), case aside."""
+    return [
+        str(path)
+        for (path,) in store.conn.execute(
+            "SELECT source_path FROM items WHERE deleted_at IS NULL AND lower(source_path) LIKE ? ORDER BY 1",
+            (f"%{suffix.lower()}",),
+        )
+    ]
+
+
 def has_uid_prefix(store: Store, prefix: str) -> bool:
     return bool(store.scalar("SELECT EXISTS (SELECT 1 FROM items WHERE substr(uid, 1, ?) = ?)", (len(prefix), prefix)))
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, tzinfo
 
-from publisher.content.readers import dates, frontmatter, people, plaintext, sections
+from publisher.content.readers import dates, frontmatter, pdf, people, plaintext, sections
 from publisher.errors import ContentError
 from publisher.models import BodyFormat, ParsedItem, slugify
 from publisher.text import one_line, xml_safe
@@ -35,7 +35,7 @@ _SETEXT_RULE = re.compile(r" {0,3}=+[ \t]*")
 _INLINE_MARKS = re.compile(r"[*`]")
 
 
-def is_candidate(relpath: str, extensions: tuple[str, ...] = (".md", ".markdown", ".txt")) -> bool:
+def is_candidate(relpath: str, extensions: tuple[str, ...] = (".md", ".markdown", ".txt", ".pdf")) -> bool:
     """Whether the file at ``relpath`` (relative, POSIX) may be a post worth reading.
 
     False for hidden files and folders, editor and download temp files (``x~``, ``.x.swp``, ``#x#``,
@@ -65,7 +65,8 @@ def read(relpath: str, data: bytes, *, tz: tzinfo, default_author: str, mtime: f
 
     Drafts come back with ``draft=True``; the caller decides not to publish them.
     """
-    text = _decode(relpath, data)
+    is_pdf = relpath.lower().endswith(".pdf")
+    text = _decode(relpath, pdf.text(relpath, data).encode("utf-8")) if is_pdf else _decode(relpath, data)
     folders = relpath.split("/")
     name = folders.pop()
     stem, ext = _split_ext(name)
@@ -76,7 +77,7 @@ def read(relpath: str, data: bytes, *, tz: tzinfo, default_author: str, mtime: f
     role = ""
     body_format: BodyFormat = "markdown"
 
-    kind = frontmatter.fence(text)
+    kind = None if is_pdf else frontmatter.fence(text)
     if kind is not None:
         part = frontmatter.split(relpath, text, kind)
         meta = frontmatter.extract(relpath, part, frontmatter.parse(relpath, part), tz)
