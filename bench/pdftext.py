@@ -59,7 +59,8 @@ def main() -> None:
         right = sum(a == b for a, b in zip(got, want, strict=True))
         furniture = "Page 2 of" in parsed.body or "www.cpi.example" in parsed.body
         print(
-            f"{name:13} {n} briefs in {seconds:6.2f}s  header fields right {right}/3  furniture left in body: {furniture}"
+            f"{name:13} {n} briefs in {seconds:6.2f}s  header fields right {right}/3"
+            f"  furniture left in body: {furniture}"
         )
 
 
