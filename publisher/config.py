@@ -187,6 +187,10 @@ class SubscriptionsConfig:
     secret_env: str = "PUBLISHER_SECRET"
     secret_file: Path = Path("state/secret")
     unsubscribe_mailto: str = ""
+    # A welcome message after confirmation: the name of its template pair (email/NAME.txt and .html, e.g.
+    # "welcome" for the bundled one). Empty: none is sent.
+    welcome: str = ""
+    welcome_subject: str = "Welcome to {site_title}"
     confirm_hours: int = 72
     # Rate limits of POST /subscribe.
     per_client_per_hour: int = 20

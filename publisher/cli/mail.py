@@ -4,6 +4,7 @@ and the delivery outbox; they register themselves on publisher.cli.main."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import click
 
 from publisher.cli import App, main, progress_bar
 from publisher.config import Config
-from publisher.mail import digests, messages, subscribers
+from publisher.mail import digests, messages, subscribers, tokens
 from publisher.store import Store
 from publisher.store import content as store_content
 from publisher.store import outbox as store_outbox
@@ -85,7 +86,7 @@ def subscribers_add(app: App, email: str, name: str, follows: tuple[str, ...], c
     config = app.config
     wanted = [subscribers.parse_follow(f) for f in follows] or [subscribers.ALL]
     with _store(config) as store:
-        sub = subscribers.add(store, email, name, wanted, confirmed=confirmed)
+        sub = subscribers.add(store, email, name, wanted, confirmed=confirmed, secret=tokens.load_secret(config))
         for follow in wanted:
             if follow.kind == "correspondent" and store_content.correspondent(store, follow.value) is None:
                 click.echo(f"warning: no correspondent {follow.value!r} has published yet; following anyway", err=True)
@@ -123,11 +124,14 @@ def subscribers_import(app: App, file: Path, pending: bool, follows: tuple[str, 
     except (OSError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{file}: cannot read ({exc})") from exc
     with _store(config) as store:
-        report = subscribers.import_csv(store, text, default_follows=defaults, confirmed=not pending)
+        report = subscribers.import_csv(
+            store, text, default_follows=defaults, confirmed=not pending, secret=tokens.load_secret(config)
+        )
     for line, reason in report.errors:
         click.echo(f"{file}:{line}: {reason}", err=True)
     click.echo(
         f"Imported {file}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged"
+        + (f", {report.forgotten} left out (asked to be forgotten)" if report.forgotten else "")
         + (f", {len(report.errors)} rows with errors" if report.errors else "")
         + "."
     )
@@ -137,13 +141,41 @@ def subscribers_import(app: App, file: Path, pending: bool, follows: tuple[str, 
 
 @subscribers_group.command("export")
 @pass_app
-def subscribers_export(app: App) -> None:
-    """Write every subscriber as CSV to standard output (email, name, follows, status, created_at).
+@click.argument("email", required=False)
+def subscribers_export(app: App, email: str | None) -> None:
+    """Write every subscriber as CSV to standard output (email, name, follows, status, created_at); with
+    EMAIL, everything held about that one person as JSON (their record, follows, messages and their
+    delivery record, bounces and complaints).
 
-    Example: publisher subscribers export > readers.csv
+    Example: publisher subscribers export > readers.csv; publisher subscribers export ana@example.org
     """
+    if email is not None:
+        from publisher.mail import lifecycle
+
+        with _store(app.config) as store:
+            data = lifecycle.export_person(store, email)
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True))
+        return
     with _store(app.config) as store:
         subscribers.export_csv(store, sys.stdout)
+
+
+@subscribers_group.command("forget")
+@click.argument("email")
+@pass_app
+def subscribers_forget(app: App, email: str) -> None:
+    """Erase everything held about a person (record, follows, messages, bounces), keeping only a keyed hash
+    of the address so no import or `subscribers add` brings them back.
+
+    Example: publisher subscribers forget ana@example.org
+    """
+    from publisher.mail import lifecycle
+
+    config = app.config
+    with _store(config) as store:
+        held = lifecycle.forget(store, tokens.load_secret(config), email)
+    address = subscribers.normalise_email(email)
+    click.echo(f"Forgot {address}." if held else f"Nothing was held about {address}; it will not be imported.")
 
 
 @subscribers_group.command("list")

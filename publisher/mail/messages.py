@@ -154,6 +154,8 @@ class Composer:
                 data = self._confirm(row)
             elif kind == "test":
                 data = self._test(row)
+            elif kind == "welcome":
+                data = self._welcome(row)
             else:
                 raise PermanentFailure(f"unknown outbox kind {kind!r}", recipient=row["recipient"])
             if self.signer is not None:
@@ -302,6 +304,22 @@ class Composer:
         subject = f"Confirm your subscription to {self.config.site.title}"
         headers = [*self._headers(row, name, header_value(subject)), ("Auto-Submitted", "auto-generated")]
         return _single(headers, text, page)
+
+    def _welcome(self, row: Row) -> bytes:
+        sid, email, name = self._subscriber(row, ("confirmed",))
+        who = _Identity(sid, email)
+        context = {
+            "subscriber": {"name": name, "email": email},
+            "follows": [self._follow_label(f) for f in follows_of(self.store, sid)],
+            "unsubscribe_url": tokens.unsubscribe_url(self.config, self.secret, who),
+            "preferences_url": tokens.preferences_url(self.config, self.secret, who),
+        }
+        from publisher.mail.render import render_page_pair
+
+        subs = self.config.subscriptions
+        page, text = render_page_pair(self.config, subs.welcome, context)
+        subject = subs.welcome_subject.replace("{site_title}", self.config.site.title)
+        return _single(self._headers(row, name, header_value(subject)), text, page)
 
     def _follow_label(self, follow: Follow) -> str:
         if follow.kind == "all":

@@ -17,6 +17,8 @@ correspondent slug (``Laura Bicker`` and ``laura-bicker`` are the same follow).
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
 import json
 import re
@@ -37,6 +39,8 @@ from publisher.store import subscribers as db
 Status = Literal["pending", "confirmed", "unsubscribed", "bounced"]
 STATUSES: tuple[str, ...] = ("pending", "confirmed", "unsubscribed", "bounced")
 FollowKind = Literal["correspondent", "category", "all"]
+
+_FORGOTTEN = b"publisher-forgotten/1"
 
 # The longest name kept; names are shown in greetings and To headers, nothing needs more.
 MAX_NAME = 200
@@ -87,9 +91,15 @@ class ImportReport:
     updated: int
     unchanged: int
     errors: tuple[tuple[int, str], ...]  # (line number, reason)
+    forgotten: int = 0  # rows left out: the address asked to be forgotten
 
 
 # -- values -----------------------------------------------------------------------------------------------
+
+
+def forgotten_hash(secret: bytes, email: str) -> str:
+    """The keyed hash kept of a forgotten address (see :mod:`publisher.mail.lifecycle`)."""
+    return hmac.new(secret, _FORGOTTEN + b"\0" + email.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def normalise_email(text: str) -> str:
@@ -262,11 +272,15 @@ def add(
     *,
     confirmed: bool = False,
     now: datetime | None = None,
+    secret: bytes | None = None,
 ) -> Subscriber:
-    """Add a new subscriber (``pending`` unless ``confirmed``). An existing address is an error."""
+    """Add a new subscriber (``pending`` unless ``confirmed``). An existing address is an error, and so is
+    one that asked to be forgotten (checked when ``secret``, the signing secret, is given)."""
     address = normalise_email(email)
     now = now or now_utc()
     wanted = _unique(follows)
+    if secret is not None and db.is_forgotten(store, forgotten_hash(secret, address)):
+        raise SubscriberError(f"{address} asked to be forgotten; only they can subscribe again, on the web form")
     with store.transaction():
         if db.identity(store, address) is not None:
             raise SubscriberError(f"{address} is already a subscriber")
@@ -402,6 +416,7 @@ def import_csv(
     default_follows: Sequence[Follow] = (ALL,),
     confirmed: bool = True,
     now: datetime | None = None,
+    secret: bytes | None = None,
 ) -> ImportReport:
     """Import subscribers from CSV text; bad rows are reported by line number and the others imported.
 
@@ -410,7 +425,8 @@ def import_csv(
     get ``status`` from the row when it is one of ours, else confirmed (or pending when ``confirmed`` is
     False), and ``default_follows`` when the row names none. Existing subscribers keep their status (an
     import never revives an unsubscribed address), take a non-empty name, and gain the row's follows.
-    Running the same import twice changes nothing the second time.
+    Running the same import twice changes nothing the second time. With ``secret`` (the signing secret),
+    addresses that asked to be forgotten are left out and counted.
     """
     now = now or now_utc()
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
@@ -435,6 +451,12 @@ def import_csv(
             errors.append((line, str(exc)))
             continue
         wanted[email] = (name, follows, status)
+    forgotten = 0
+    if secret is not None and wanted:
+        hashes = {forgotten_hash(secret, email): email for email in wanted}
+        for digest in db.forgotten_among(store, list(hashes)):
+            del wanted[hashes[digest]]
+            forgotten += 1
     # The good rows are written together, in one transaction (sqlite-utils' bulk insert for the new ones).
     new: list[db.ImportedSubscriber] = []
     renamed: dict[int, str] = {}
@@ -459,7 +481,7 @@ def import_csv(
             if sid not in renamed and sid not in followed:
                 unchanged += 1
         db.import_rows(store, new, renamed, followed, iso(now))
-    return ImportReport(len(new), len(set(renamed) | set(followed)), unchanged, tuple(errors))
+    return ImportReport(len(new), len(set(renamed) | set(followed)), unchanged, tuple(errors), forgotten)
 
 
 def _read_row(row: dict[str, str]) -> tuple[str, str, list[Follow], str | None]:

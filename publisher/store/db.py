@@ -179,6 +179,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     );
     CREATE INDEX inbound_received ON inbound(received_at);
     """,
+    # 5: addresses forgotten on request, as keyed hashes, so an import never adds them back
+    """
+    CREATE TABLE forgotten (
+        hash TEXT PRIMARY KEY,          -- HMAC-SHA256(signing secret, address), hex
+        forgotten_at TEXT NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -342,3 +342,19 @@ def matching_digests(store: Store, text: str) -> list[str]:
 
 def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def messages_of(store: Store, subscriber_id: int) -> list[dict[str, Any]]:
+    """Every message to a subscriber, with its delivery record, oldest first."""
+    cur = store.conn.execute(
+        "SELECT id, kind, digest_id, recipient, message_id, state, attempts, created_at, sent_at, relay, outcome,"
+        " outcome_at, bounce_class, bounce_status, last_error FROM outbox WHERE subscriber_id = ? ORDER BY id",
+        (subscriber_id,),
+    )
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur]
+
+
+def erase_subscriber(store: Store, subscriber_id: int) -> None:
+    """Delete a subscriber's messages, all but one being sent this moment (left to delivery)."""
+    store.conn.execute("DELETE FROM outbox WHERE subscriber_id = ? AND state != 'sending'", (subscriber_id,))

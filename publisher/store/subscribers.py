@@ -185,6 +185,35 @@ def delete(store: Store, subscriber_id: int) -> None:
     store.conn.execute("DELETE FROM subscribers WHERE id = ?", (subscriber_id,))
 
 
+def everything_about(store: Store, email: str) -> dict[str, Any] | None:
+    """Every column of the subscriber with this address, by name."""
+    cur = store.conn.execute("SELECT * FROM subscribers WHERE email = ?", (email,))
+    row = cur.fetchone()
+    return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+
+
+def add_forgotten(store: Store, digest: str, at: str) -> None:
+    store.conn.execute("INSERT OR IGNORE INTO forgotten (hash, forgotten_at) VALUES (?, ?)", (digest, at))
+
+
+def is_forgotten(store: Store, digest: str) -> bool:
+    return store.conn.execute("SELECT 1 FROM forgotten WHERE hash = ?", (digest,)).fetchone() is not None
+
+
+def forgotten_among(store: Store, digests: Sequence[str]) -> set[str]:
+    out: set[str] = set()
+    for start in range(0, len(digests), _CHUNK):
+        chunk = list(digests[start : start + _CHUNK])
+        marks = ",".join("?" * len(chunk))
+        out.update(r[0] for r in store.conn.execute(f"SELECT hash FROM forgotten WHERE hash IN ({marks})", chunk))
+    return out
+
+
+def remember_again(store: Store, digest: str) -> None:
+    """The person subscribed again themselves (double opt-in): no longer forgotten."""
+    store.conn.execute("DELETE FROM forgotten WHERE hash = ?", (digest,))
+
+
 def count_bounce(store: Store, subscriber_id: int, limit: int, at: str) -> bool:
     """One counted bounce (the rules of :mod:`publisher.delivery.bounces` decide what counts); True when it
     reached ``limit`` and made a pending or confirmed subscriber ``bounced``. Their queued mail is withdrawn."""

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from publisher.content import catalog
 from publisher.errors import SubscriberError, TokenError
-from publisher.mail import subscribers, tokens
+from publisher.mail import lifecycle, subscribers, tokens
 from publisher.store import Store
 from publisher.web.state import STATE, WebState
 
@@ -154,6 +154,7 @@ async def confirm(request: web.Request) -> web.Response:
     sub = await _subscriber_for(request, "confirm")
     if isinstance(sub, web.Response):
         return sub
+    was = sub.status
     try:
         sub = await state.db.run(subscribers.confirm, sub.id)
     except SubscriberError:
@@ -166,6 +167,9 @@ async def confirm(request: web.Request) -> web.Response:
             link_text="Subscribe",
         )
     logger.info("subscriber %d confirmed", sub.id)
+    confirmed = sub
+    if await state.db.run(lambda store: lifecycle.confirmed(state.config, store, state.secret, confirmed, was=was)):
+        state.kick_drain()  # the welcome message
     return state.pages.render("confirmed", page_title="You are subscribed", **_links(state, sub))
 
 
