@@ -133,10 +133,11 @@ def digest_report(app: App, digest: str | None, as_csv: bool) -> None:
             writer.writerow([r.digest_id, r.recipient, r.state, r.at, r.relay, r.detail])
         click.echo(buffer.getvalue(), nl=False)
         return
-    counts: dict[str, int] = {}
+    counts = dict.fromkeys(sql.DELIVERY_STATES, 0)
     for r in rows:
-        counts[r.state] = counts.get(r.state, 0) + 1
-    click.echo(f"Digest {found[0]}: {len(rows)} recipients; " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+        counts[r.state] += 1
+    shown = ", ".join(f"{s} {n}" for s, n in counts.items() if n)
+    click.echo(f"Digest {found[0]}: {len(rows)} recipients; {shown or 'none'}")
     width = max((len(r.recipient) for r in rows), default=10)
     for r in rows:
         relay = f" via {r.relay}" if r.relay else ""

@@ -214,6 +214,23 @@ def test_a_dsn_after_the_relays_250_flips_the_row_to_bounced(config: Config) -> 
         assert delivery(store, 2)[0] == "accepted"  # nobody else's row moved
 
 
+def test_a_delay_warning_is_noted_and_not_counted(config: Config) -> None:
+    warning = fixture("postfix-dsn-unknown-user.eml").replace(
+        b"Action: failed\nStatus: 5.1.1", b"Action: delayed\nStatus: 4.4.1"
+    )
+    assert b"Action: delayed" in warning
+    with Store(config.paths.database) as store:
+        sent_rows(store)
+        received = bounces.receive(store, config, warning)
+        assert (received.kind, received.row_id, received.done) == ("delayed", 1, True)
+        assert delivery(store, 1)[0] == "deferred by relay"
+        assert subscriber(store, "nosuchuser@example.org")[:2] == ("confirmed", 0)
+        # The failure that follows still counts.
+        bounces.receive(store, config, fixture("postfix-dsn-unknown-user.eml"))
+        assert delivery(store, 1)[0] == "bounced later"
+        assert subscriber(store, "nosuchuser@example.org")[:2] == ("confirmed", 1)
+
+
 def test_the_same_report_twice_counts_once(config: Config) -> None:
     with Store(config.paths.database) as store:
         sent_rows(store)
