@@ -236,15 +236,29 @@ def build(app: App) -> None:
 @main.command()
 @click.option("--limit", "-n", default=50, show_default=True, help="How many, newest first.")
 @click.option("--correspondent", "slug", default=None, help="Only this correspondent's items.")
+@click.option(
+    "--explain",
+    "explain_path",
+    default=None,
+    metavar="PATH",
+    help="Read one file (relative to the content folder) and show every inferred field and where it came from.",
+)
 @click.pass_obj
-def items(app: App, limit: int, slug: str | None) -> None:
-    """List published items, newest first.
+def items(app: App, limit: int, slug: str | None, explain_path: str | None) -> None:
+    """List published items, newest first; or explain how one file is read.
 
     Example: publisher items -n 10
+    Example: publisher items --explain briefs/ports-after-the-strike.pdf
     """
     from publisher.store import content as db
 
     config = app.config
+    if explain_path is not None:
+        from publisher.content.explain import explain
+
+        for line in explain(config, explain_path):
+            click.echo(line)
+        return
     with open_store(config) as store:
         rows = db.recent_items(store, limit, correspondent=slug)
     for published, key, title in rows:

@@ -60,6 +60,7 @@ class _Candidate:
     size: int
     mtime_ns: int
     problem: str = ""  # set when the file must be skipped without reading
+    sidecar: bool = False  # a sidecar file (PATH.toml) pins some of its fields
 
 
 def scan(
@@ -186,9 +187,17 @@ def _load(cand: _Candidate, max_size: int, tz: ZoneInfo, default_author: str) ->
             data = f.read()
     except OSError as exc:
         return _Loaded(cand, problem=f"cannot read ({exc.strerror or exc})")
-    sha = hashlib.sha256(data).hexdigest()
+    sidecar = None
+    if cand.sidecar:
+        try:
+            with open(cand.path + readers.SIDECAR_SUFFIX, "rb") as f:
+                sidecar = f.read()
+        except OSError as exc:
+            return _Loaded(cand, problem=f"cannot read its sidecar ({exc.strerror or exc})")
+    sha = hashlib.sha256(data if sidecar is None else data + b"\x00sidecar\x00" + sidecar).hexdigest()
     try:
-        parsed = readers.read(cand.relpath, data, tz=tz, default_author=default_author, mtime=cand.mtime_ns / 1e9)
+        mtime = cand.mtime_ns / 1e9
+        parsed = readers.read(cand.relpath, data, tz=tz, default_author=default_author, mtime=mtime, sidecar=sidecar)
     except ContentError as exc:
         return _Loaded(cand, sha, problem=exc.reason if not exc.line else f"line {exc.line}: {exc.reason}")
     except Exception as exc:  # an error boundary per file: one bad file never stops the others
@@ -252,7 +261,7 @@ def _walk(root: Path, config: Config, left_out: Counter[str]) -> Iterator[_Candi
                 yield _Candidate(rel, entry.path, 0, 0, f"cannot read ({exc.strerror or exc})")
                 continue
             if stat.S_ISREG(st.st_mode):
-                yield _Candidate(rel, entry.path, st.st_size, st.st_mtime_ns)
+                yield _with_sidecar(_Candidate(rel, entry.path, st.st_size, st.st_mtime_ns))
         stack.extend(reversed(subfolders))
 
 
@@ -304,7 +313,21 @@ def _candidate(root: Path, rel: str, path: Path, is_link: bool) -> _Candidate | 
         return _Candidate(rel, str(path), 0, 0, f"cannot read ({exc.strerror or exc})")
     if not stat.S_ISREG(st.st_mode):
         return None
-    return _Candidate(rel, str(path), st.st_size, st.st_mtime_ns)
+    return _with_sidecar(_Candidate(rel, str(path), st.st_size, st.st_mtime_ns))
+
+
+def _with_sidecar(cand: _Candidate) -> _Candidate:
+    """A file with a sidecar (brief.pdf.toml) counts as changed when either changes: its size and time take
+    the sidecar's in."""
+    if not cand.relpath.lower().endswith(readers.SIDECAR_FOR):
+        return cand
+    try:
+        st = os.stat(cand.path + readers.SIDECAR_SUFFIX)
+    except OSError:
+        return cand
+    return dataclasses.replace(
+        cand, size=cand.size + st.st_size + 1, mtime_ns=max(cand.mtime_ns, st.st_mtime_ns), sidecar=True
+    )
 
 
 # -- one file ---------------------------------------------------------------------------------------------

@@ -96,8 +96,9 @@ class ContentFilter:
         name = parts[-1]
         if any(p.startswith((".", "#")) for p in parts) or is_temp_name(name):
             return False
-        suffix = os.path.splitext(name)[1].lower()
-        return suffix in self.extensions or suffix == ""
+        stem, suffix = os.path.splitext(name.lower())
+        # A sidecar (brief.pdf.toml) pins fields of the file it sits beside: its edits are that file's.
+        return suffix in self.extensions or suffix == "" or (suffix == ".toml" and stem.endswith(self.extensions))
 
 
 def changed_paths(
@@ -112,6 +113,8 @@ def changed_paths(
             continue
         if p.suffix.lower() in exts:
             out.add(p.relative_to(root).as_posix())
+        elif p.suffix.lower() == ".toml" and p.stem.lower().endswith(exts):
+            out.add(p.relative_to(root).as_posix()[: -len(".toml")])  # a sidecar: rescan its file
         elif p.is_dir():
             # A folder arrived (moved in, unpacked): its files, which had no events of their own.
             for sub, _dirs, files in os.walk(p):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, tzinfo
 
-from publisher.content.readers import dates, frontmatter, pdf, people, plaintext, sections
+from publisher.content.readers import dates, frontmatter, pdf, people, plaintext, sections, sidecars
 from publisher.errors import ContentError
 from publisher.models import BodyFormat, ParsedItem, slugify
 from publisher.text import one_line, xml_safe
@@ -59,7 +59,13 @@ def is_temp_name(name: str) -> bool:
     return lower.endswith(TEMP_SUFFIXES) or lower.startswith(TEMP_PREFIXES)
 
 
-def read(relpath: str, data: bytes, *, tz: tzinfo, default_author: str, mtime: float) -> ParsedItem:
+SIDECAR_SUFFIX = ".toml"
+SIDECAR_FOR = (".txt", ".pdf")  # files that cannot carry front matter of their own
+
+
+def read(
+    relpath: str, data: bytes, *, tz: tzinfo, default_author: str, mtime: float, sidecar: bytes | None = None
+) -> ParsedItem:
     """Parse one content file. Raises ContentError (with the path, and the line where known) for a file that
     cannot be used: not UTF-8, binary, empty, malformed or non-mapping front matter, a field of the wrong type.
 
@@ -78,6 +84,7 @@ def read(relpath: str, data: bytes, *, tz: tzinfo, default_author: str, mtime: f
     body_format: BodyFormat = "markdown"
 
     kind = None if is_pdf else frontmatter.fence(text)
+    pinned = sidecars.read(relpath + SIDECAR_SUFFIX, sidecar, tz) if sidecar is not None else None
     if kind is not None:
         part = frontmatter.split(relpath, text, kind)
         meta = frontmatter.extract(relpath, part, frontmatter.parse(relpath, part), tz)
@@ -89,6 +96,9 @@ def read(relpath: str, data: bytes, *, tz: tzinfo, default_author: str, mtime: f
         body, role, body_format = plain.body, plain.role, "text"
         notes.extend(plain.notes)
         origins.update(plain.origins)
+        if pinned is not None:
+            meta, role = sidecars.pin(meta, role, pinned)
+            origins.update((field, f"sidecar {relpath + SIDECAR_SUFFIX}, {key!r}") for field, key in pinned.keys)
     else:
         meta = frontmatter.Meta()
         body = sections.trim(text)
