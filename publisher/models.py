@@ -219,7 +219,15 @@ class FeedKey:
     @classmethod
     def parse(cls, text: str) -> FeedKey:
         kind, _, slug = text.partition("/")
+        return cls.of(kind, slug)
+
+    @classmethod
+    def of(cls, kind: str, slug: str = "") -> FeedKey:
+        """The key of a label's ``kind`` ("category", "tag") and slug as the store keeps them; ValueError else."""
         for known in _FEED_KINDS:
             if kind == known:
                 return cls(known, slug)
-        raise ValueError(f"not a feed key: {text!r}")
+        raise ValueError(f"not a feed key: {kind!r}, {slug!r}")
+
+
+SITE_FEED = FeedKey("site")

@@ -23,7 +23,17 @@ from zoneinfo import ZoneInfo
 
 from publisher.config import Config
 from publisher.content import ids, markup
-from publisher.models import Attachment, Correspondent, Item, ParsedItem, ParsedSection, Section, slugify
+from publisher.models import (
+    SITE_FEED,
+    Attachment,
+    Correspondent,
+    FeedKey,
+    Item,
+    ParsedItem,
+    ParsedSection,
+    Section,
+    slugify,
+)
 from publisher.store import Store, dumps, iso, parse_iso
 from publisher.store import content as db
 
@@ -32,21 +42,21 @@ from publisher.store import content as db
 class Touched:
     """The feeds a change touches, by feed key: "site", "correspondent/SLUG", "category/SLUG", "tag/SLUG"."""
 
-    keys: set[str] = field(default_factory=set)
+    keys: set[FeedKey] = field(default_factory=set)
 
     def add_item_row(self, store: Store, key: str) -> None:
         """Mark every feed the stored item ``key`` appears in (its state before or after a change)."""
-        self.keys.add("site")
-        self.keys.update(f"{kind}/{value}" for kind, value in db.item_labels(store, key))
-        self.keys.update(f"correspondent/{slug}" for slug in db.item_correspondents(store, key))
+        self.keys.add(SITE_FEED)
+        self.keys.update(FeedKey.of(kind, value) for kind, value in db.item_labels(store, key))
+        self.keys.update(FeedKey("correspondent", slug) for slug in db.item_correspondents(store, key))
 
     def add_parsed(self, parsed: ParsedItem) -> None:
         """Mark every feed the item will appear in, from the item itself (no query)."""
-        self.keys.add("site")
-        self.keys.update(f"category/{slugify(c)}" for c in parsed.categories)
-        self.keys.update(f"tag/{slugify(t)}" for t in parsed.tags)
-        self.keys.update(f"correspondent/{s.correspondent_slug}" for s in parsed.sections)
-        self.keys.update(f"correspondent/{slugify(a)}" for a in parsed.authors[:1] if not parsed.sections)
+        self.keys.add(SITE_FEED)
+        self.keys.update(FeedKey("category", slugify(c)) for c in parsed.categories)
+        self.keys.update(FeedKey("tag", slugify(t)) for t in parsed.tags)
+        self.keys.update(FeedKey("correspondent", s.correspondent_slug) for s in parsed.sections)
+        self.keys.update(FeedKey("correspondent", slugify(a)) for a in parsed.authors[:1] if not parsed.sections)
 
     def __bool__(self) -> bool:
         return bool(self.keys)

@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from publisher.config import SmtpConfig
 from publisher.delivery import bounces
@@ -50,10 +50,15 @@ def backoff(attempts: int, base: float, *, rng: random.Random | None = None) -> 
     return float(delay * (rng or random).uniform(0.8, 1.2))
 
 
+# What one attempt came to: sent; failed for good; deferred for a retry with backoff; requeued at once (the
+# relay, not the message, failed); skipped (the subscriber left or bounced before it went).
+OutcomeKind = Literal["sent", "failed", "deferred", "requeued", "skipped"]
+
+
 @dataclass(frozen=True)
 class Outcome:
     row: OutboxRow
-    kind: str  # sent | failed | deferred | requeued | skipped
+    kind: OutcomeKind
     error: str = ""
     bounce: bool = False  # a hard bounce in the session (5xx to RCPT or DATA)
     code: int | None = None  # the SMTP reply code of a failure

@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from publisher.config import Config, SmtpConfig
 from publisher.delivery import Envelope, Transport, make_transport, verp
@@ -72,7 +72,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-STATES = ("queued", "sending", "sent", "failed")
+# The states of an outbox row: waiting (or waiting again, after a deferral), being sent, done, or given up.
+OutboxState = Literal["queued", "sending", "sent", "failed"]
+STATES: tuple[OutboxState, ...] = get_args(OutboxState)
 INACTIVE = ("bounced", "unsubscribed")
 PAGE_SIZE = 256
 COMPOSE_BATCH = 16
@@ -143,7 +145,7 @@ def enqueue(
 
 def counts(store: Store) -> dict[str, int]:
     """Rows per state; every state is present."""
-    out = dict.fromkeys(STATES, 0)
+    out: dict[str, int] = dict.fromkeys(STATES, 0)
     out.update(store_outbox.count_by_state(store))
     return out
 

@@ -20,6 +20,7 @@ from publisher.feeds import render as feeds
 from publisher.feeds import writers
 from publisher.feeds.formats import EXTENSIONS
 from publisher.feeds.render import FeedSpec
+from publisher.models import SITE_FEED, FeedKey
 from publisher.store import Store
 from publisher.store import content as content_db
 
@@ -49,7 +50,7 @@ def build(
     report = BuildReport(scan=scan)
     ctx = catalog.Context.load(config, store)
     fingerprint = _fingerprint(config)
-    previous: dict[str, str] = json.loads(store.get_meta("feeds") or "{}")
+    previous = _previous_feeds(store)
     out = config.paths.output
     # A changed setting, or an output folder emptied by hand: write everything again.
     report.full = store.get_meta("feeds_fingerprint") != fingerprint or not (out / "feeds.opml").exists()
@@ -82,7 +83,7 @@ def build(
     report.feeds_written += _publish_attachments(config, store)
     writers.sync_folders(out / rel for rel in report.feeds_written)
     with store.transaction():
-        store.set_meta("feeds", json.dumps(paths, sort_keys=True))
+        store.set_meta("feeds", json.dumps({str(k): v for k, v in paths.items()}, sort_keys=True))
         store.set_meta("feeds_fingerprint", fingerprint)
         store.set_meta("last_build", str(time.time()))
     report.feeds_total = len(paths)
@@ -123,26 +124,37 @@ def _publish_attachments(config: Config, store: Store) -> list[str]:
     return written
 
 
-def plan(config: Config, store: Store) -> dict[str, FeedSpec]:
+def _previous_feeds(store: Store) -> dict[FeedKey, str]:
+    """Feed key → output path (without extension) of the feeds the last build wrote, stored as text."""
+    previous = {}
+    for text, path in json.loads(store.get_meta("feeds") or "{}").items():
+        try:
+            previous[FeedKey.parse(text)] = path
+        except ValueError:
+            logger.warning("forgetting the feed %r recorded by an earlier build: not a feed key", text)
+    return previous
+
+
+def plan(config: Config, store: Store) -> dict[FeedKey, FeedSpec]:
     """Every feed that should exist now, by feed key."""
-    specs = {"site": feeds.site_spec(config)}
+    specs = {SITE_FEED: feeds.site_spec(config)}
     if config.feeds.per_correspondent:
         for person in catalog.correspondents(store):
-            specs[f"correspondent/{person.slug}"] = feeds.correspondent_spec(config, person)
+            specs[FeedKey("correspondent", person.slug)] = feeds.correspondent_spec(config, person)
     if config.feeds.per_category:
         for slug, name in catalog.labels(store, "category"):
-            specs[f"category/{slug}"] = feeds.category_spec(config, name)
+            specs[FeedKey("category", slug)] = feeds.category_spec(config, name)
     if config.feeds.per_tag:
         for slug, name in catalog.labels(store, "tag"):
-            specs[f"tag/{slug}"] = feeds.tag_spec(config, name)
+            specs[FeedKey("tag", slug)] = feeds.tag_spec(config, name)
     return specs
 
 
-def specs_for(config: Config, store: Store, keys: Iterable[str]) -> dict[str, FeedSpec]:
+def specs_for(config: Config, store: Store, keys: Iterable[FeedKey]) -> dict[FeedKey, FeedSpec]:
     """The specs of those of ``keys`` whose feeds should exist now (enabled, and with entries)."""
-    specs: dict[str, FeedSpec] = {}
+    specs: dict[FeedKey, FeedSpec] = {}
     for key in keys:
-        kind, _, slug = key.partition("/")
+        kind, slug = key.kind, key.slug
         if kind == "site":
             specs[key] = feeds.site_spec(config)
         elif kind == "correspondent" and config.feeds.per_correspondent:
@@ -156,9 +168,9 @@ def specs_for(config: Config, store: Store, keys: Iterable[str]) -> dict[str, Fe
     return specs
 
 
-def _entries(config: Config, store: Store, ctx: catalog.Context, key: str) -> list[feeds.FeedEntry]:
+def _entries(config: Config, store: Store, ctx: catalog.Context, key: FeedKey) -> list[feeds.FeedEntry]:
     limit = config.feeds.entries
-    kind, _, slug = key.partition("/")
+    kind, slug = key.kind, key.slug
     if kind == "correspondent":
         return [feeds.entry_for_section(item, s) for item, s in catalog.correspondent_entries(store, ctx, slug, limit)]
     items = (

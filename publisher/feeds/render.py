@@ -37,7 +37,7 @@ from lxml import etree
 from publisher.config import Config
 from publisher.content import ids
 from publisher.feeds.formats import EXTENSIONS, FORMATS, MEDIA_TYPES, FeedFormat
-from publisher.models import Attachment, Correspondent, Item, Section, slugify
+from publisher.models import SITE_FEED, Attachment, Correspondent, FeedKey, Item, Section, slugify
 from publisher.text import one_line, xml_safe
 
 OPML_NAME = "feeds.opml"
@@ -72,7 +72,7 @@ _TAG = re.compile(r"<[^>]*>")
 class FeedSpec:
     """One feed: what it is called and where it lives (``path`` is output-relative, without extension)."""
 
-    key: str  # "site", "correspondent/ana-ruiz", "category/news", "tag/ports"
+    key: FeedKey  # site, correspondent/ana-ruiz, category/news, tag/ports
     title: str
     path: str  # "feed", "correspondents/ana-ruiz/feed", ...
     subtitle: str = ""
@@ -178,51 +178,54 @@ def tagging_entity(config: Config) -> str:
     return authority if "," in authority else f"{authority},{TAG_DATE}"
 
 
-def feed_uid(config: Config, key: str) -> str:
+def feed_uid(config: Config, key: FeedKey) -> str:
     return f"tag:{tagging_entity(config)}:feed/{key}"
 
 
 def site_spec(config: Config) -> FeedSpec:
     return FeedSpec(
-        key="site",
+        key=SITE_FEED,
         title=config.site.title,
         path=FEED_STEM,
         subtitle=config.site.description,
-        uid=feed_uid(config, "site"),
+        uid=feed_uid(config, SITE_FEED),
     )
 
 
 def correspondent_spec(config: Config, c: Correspondent) -> FeedSpec:
     who = f"{c.name}, {c.role}" if c.role else c.name
+    key = FeedKey("correspondent", c.slug)
     return FeedSpec(
-        key=f"correspondent/{c.slug}",
+        key=key,
         title=f"{who} — {config.site.title}",
         path=f"correspondents/{c.slug}/{FEED_STEM}",
         subtitle=f"Reports by {who}.",
-        uid=feed_uid(config, f"correspondent/{c.slug}"),
+        uid=feed_uid(config, key),
         authors=(c.name,),
     )
 
 
 def category_spec(config: Config, name: str) -> FeedSpec:
     slug = slugify(name)
+    key = FeedKey("category", slug)
     return FeedSpec(
-        key=f"category/{slug}",
+        key=key,
         title=f"{name} — {config.site.title}",
         path=f"categories/{slug}/{FEED_STEM}",
         subtitle=f"{config.site.title}: {name}.",
-        uid=feed_uid(config, f"category/{slug}"),
+        uid=feed_uid(config, key),
     )
 
 
 def tag_spec(config: Config, name: str) -> FeedSpec:
     slug = slugify(name)
+    key = FeedKey("tag", slug)
     return FeedSpec(
-        key=f"tag/{slug}",
+        key=key,
         title=f"Tag: {name} — {config.site.title}",
         path=f"tags/{slug}/{FEED_STEM}",
         subtitle=f"{config.site.title}: items tagged {name}.",
-        uid=feed_uid(config, f"tag/{slug}"),
+        uid=feed_uid(config, key),
     )
 
 
@@ -464,7 +467,7 @@ def render_opml(specs: Sequence[FeedSpec], config: Config) -> bytes:
         if parent is None:
             label = labels.get(kind, kind.title())
             parent = groups[kind] = etree.SubElement(body, "outline", text=label, title=label)
-        title = _line(spec.title) or spec.key
+        title = _line(spec.title) or str(spec.key)
         etree.SubElement(
             parent,
             "outline",
@@ -481,7 +484,7 @@ def render_opml(specs: Sequence[FeedSpec], config: Config) -> bytes:
 
 
 def _kind(spec: FeedSpec) -> str:
-    return spec.key.split("/", 1)[0] if "/" in spec.key else "site"
+    return spec.key.kind
 
 
 def _line(text: str) -> str:

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, TextIO
+from typing import Literal, TextIO, get_args
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -37,7 +37,7 @@ from publisher.store import outbox as store_outbox
 from publisher.store import subscribers as db
 
 Status = Literal["pending", "confirmed", "unsubscribed", "bounced"]
-STATUSES: tuple[str, ...] = ("pending", "confirmed", "unsubscribed", "bounced")
+STATUSES: tuple[Status, ...] = get_args(Status)
 FollowKind = Literal["correspondent", "category", "all"]
 
 _FORGOTTEN = b"publisher-forgotten/1"

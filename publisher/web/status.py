@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from publisher.delivery.outbox import STATES as OUTBOX_STATES
 from publisher.store import Store, content, digests, inbound, outbox, parse_iso, subscribers
 from publisher.web.state import STATE
 
@@ -77,7 +78,7 @@ async def metrics(request: web.Request) -> web.Response:
     metric("build_failures_total", "counter", "Builds that failed since start.", s.build_failures)
     metric("scan_errors_total", "counter", "Content files skipped as unreadable, since start.", s.skipped_files)
     metric("skipped_sources", "gauge", "Content files currently skipped.", figures["skipped_sources"])
-    outbox = {f'state="{k}"': figures["outbox"].get(k, 0) for k in ("queued", "sending", "sent", "failed")}
+    outbox = {f'state="{k}"': figures["outbox"].get(k, 0) for k in OUTBOX_STATES}
     outbox.update({f'state="{k}"': v for k, v in figures["outbox"].items() if f'state="{k}"' not in outbox})
     metric("outbox_messages", "gauge", "Outbox rows by state.", outbox)
     metric(

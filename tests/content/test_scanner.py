@@ -17,6 +17,7 @@ from publisher.content import catalog
 from publisher.content.scanner import scan
 from publisher.mail import digests
 from publisher.mail import subscribers as subs
+from publisher.models import FeedKey
 from publisher.store import Store
 
 POST = """---
@@ -107,7 +108,8 @@ def test_edit_keeps_id_and_moves_updated(config: Config, store: Store) -> None:
     # The section keeps its id, so a digest that already sent it will not send it again.
     (sid_after,) = store.conn.execute("SELECT id FROM sections WHERE correspondent_slug = 'ana-ruiz'").fetchone()
     assert sid_after == sid_before
-    assert "site" in report.touched.keys and "correspondent/ana-ruiz" in report.touched.keys
+    assert FeedKey.parse("site") in report.touched.keys
+    assert FeedKey.parse("correspondent/ana-ruiz") in report.touched.keys
 
 
 def test_deleted_file_leaves_the_feeds_and_comes_back_with_its_id(config: Config, store: Store) -> None:

@@ -226,3 +226,20 @@ def test_front_matter_images_must_be_web_urls(config: Config, store: Store) -> N
     atom = (config.paths.output / "feed.atom").read_text()
     assert "javascript:" not in atom and "data:image" not in atom
     assert "https://news.example.org/img/c.png" in atom
+
+
+def test_feed_keys_are_stored_as_text_and_read_back(config: Config, store: Store) -> None:
+    seed(config)
+    build(config, store)
+    stored = json.loads(store.get_meta("feeds") or "{}")
+    # The same text as ever: existing stores read the same.
+    assert stored["site"] == "feed"
+    assert stored["correspondent/ana-ruiz"] == "correspondents/ana-ruiz/feed"
+    assert stored["category/news"] == "categories/news/feed"
+    # A key no build writes (damaged by hand, or from elsewhere) is forgotten, not fatal.
+    store.set_meta("feeds", json.dumps({**stored, "nonsense": "x/feed"}))
+    (config.paths.content / "2026-03-05-freight.md").unlink()
+    report = build(config, store)
+    assert "categories/business/feed.atom" in report.feeds_removed
+    after = json.loads(store.get_meta("feeds") or "{}")
+    assert "nonsense" not in after and "category/business" not in after and "site" in after

@@ -397,13 +397,13 @@ def test_specs_name_titles_paths_and_files() -> None:
     assert feeds.correspondent_spec(CONFIG, ANA).title == "Ana Ruiz, Lisbon correspondent — Example News"
     assert feeds.correspondent_spec(CONFIG, DESK).title == "Newsdesk — Example News"
     category = feeds.category_spec(CONFIG, "World News")
-    assert (category.key, category.title, category.file("rss")) == (
+    assert (str(category.key), category.title, category.file("rss")) == (
         "category/world-news",
         "World News — Example News",
         "categories/world-news/feed.rss",
     )
     tag = feeds.tag_spec(CONFIG, "Ports")
-    assert (tag.key, tag.file("json")) == ("tag/ports", "tags/ports/feed.json")
+    assert (str(tag.key), tag.file("json")) == ("tag/ports", "tags/ports/feed.json")
     assert feeds.site_spec(CONFIG).file("atom") == "feed.atom"
     assert set(feeds.render_all(feeds.site_spec(CONFIG), [], CONFIG)) == {"feed.atom", "feed.rss", "feed.json"}
 
