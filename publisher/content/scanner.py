@@ -134,7 +134,7 @@ def scan(
         done += len(batch)
         if progress is not None:
             progress(done, len(candidates))
-    people_touched = [key.partition("/")[2] for key in report.touched.keys if key.startswith("correspondent/")]
+    people_touched = [key.slug for key in report.touched.keys if key.kind == "correspondent"]
     if people_touched:
         with store.transaction():
             catalog.settle_correspondents(store, ctx, people_touched)

@@ -74,7 +74,7 @@ def build(
         report.feeds_removed += writers.remove(out, [previous[key] + ext for ext in EXTENSIONS.values()])
     # The list of feeds names each feed by its title, which a correspondent's new role or a label's new
     # spelling changes too: rewritten (when its bytes change) whenever such a feed was touched.
-    retitled = any(key != "site" for key in scan.touched.keys)
+    retitled = any(key != SITE_FEED for key in scan.touched.keys)
     if report.full or set(paths) != set(previous) or retitled:
         specs = fresh if report.full else plan(config, store)
         opml = feeds.render_opml([specs[k] for k in sorted(specs)], config)
