@@ -85,7 +85,8 @@ def run(name: str, content: Path, label: str) -> dict[str, object]:
         "blog": name,
         "shape": label,
         "posts published": published,
-        "posts without a date": len(counter.undated),
+        # Published without a date (the scan's own count where it keeps one; else the per-file notes).
+        "posts without a date": getattr(report.scan, "undated", len(counter.undated)),
         "busiest day": f"{days[0]} ({days[1]} posts)" if days else "",
         "left out": dict(getattr(report.scan, "left_out", {}) or {}),
         "skipped": len(report.scan.skipped),

@@ -73,6 +73,8 @@ def test_two_names_in_a_byline_credit_both() -> None:
         ("Ana Ruiz and Ruth Judge", [("Ana Ruiz", ""), ("Ruth Judge", "")]),
         ("Josh Park, ISRG Executive Director", [("Josh Park", "ISRG Executive Director")]),
         ("Mira Okonjo, Senior Fellow", [("Mira Okonjo", "Senior Fellow")]),
+        ("Phil Park, Site Reliability Engineer", [("Phil Park", "Site Reliability Engineer")]),
+        ("Ana Ruiz, Tom Fellow and Emily Post", [("Ana Ruiz", ""), ("Tom Fellow", ""), ("Emily Post", "")]),
         ("Sara Lee (Harbour Lab) & Tom Berg (Acme)", [("Sara Lee", "Harbour Lab"), ("Tom Berg", "Acme")]),
         ("jdoe", [("jdoe", "")]),
         ("The Rust Release Team", [("The Rust Release Team", "")]),

@@ -177,6 +177,12 @@ def split_authors(text: str) -> list[tuple[str, str]]:
     if looks_like_name(text) or _caseless_name(text):
         return [(text, "")]
     parts = [p for p in _LIST_SEPARATORS.split(text) if p]
+    listed = bool(re.search(r"\s(?:and|&)\s|&", text, re.IGNORECASE))
+    if len(parts) == 2 and not listed and _ends_with_role(parts[1]):
+        # "Phil Porada, Site Reliability Engineer": a comma and no "and" is a name and a role.
+        head = parts[0].strip()
+        if looks_like_name(head):
+            return [(head, one_line(parts[1]))]
     if len(parts) > 1:
         people = [_person(part) for part in parts]
         if all(person is not None for person in people):
@@ -187,6 +193,11 @@ def split_authors(text: str) -> list[tuple[str, str]]:
             return [(head.strip(), one_line(rest))]
     person = _person(text)
     return [person] if person is not None else [(text, "")]
+
+
+def _ends_with_role(text: str) -> bool:
+    words = text.split()
+    return bool(words) and words[-1].strip(".,()").lower() in ROLE_HEADS
 
 
 def _person(part: str) -> tuple[str, str] | None:
