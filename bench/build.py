@@ -1,26 +1,44 @@
-"""Build benchmark: cold `publisher build` of a generated corpus, then one new post (incremental), with peak
-memory; Hugo on the same corpus in the same run when `hugo` is installed.
+"""Build benchmark beside Hugo doing the same work: feeds only, full content, newest 50 entries.
 
-    .venv/bin/python bench/build.py                 # 10,000 posts, plus 1,000 and 5,000 to show the trend
-    .venv/bin/python bench/build.py --sizes 2000    # quicker
+    .venv/bin/python bench/build.py                                  # 10,000 generated posts + the real blog
+    .venv/bin/python bench/build.py --posts 2000 --corpus ''         # generated posts only, quicker
+    PUBLISHER_BENCH_CORPUS=/work/corpora/rust-blog/content .venv/bin/python bench/build.py
 
-Figures: wall time of the whole command (process start to exit) and its peak RSS (from wait4). The incremental
-build is measured three ways: the CLI command (includes Python start-up and imports), and in-process after a
-warm start (what the daemon does), both with a full folder walk and with the watcher's changed path.
-The corpus config turns tag feeds on (Hugo renders tag pages too); the incremental build is also measured with
-the default feeds (no tag feeds), where a new post touches fewer feeds.
-Targets: cold ≤ Hugo's time and ≤ 100 MB peak; incremental ≤ 100 ms, flat as the corpus grows.
+Both tools read the same prepared copy of each corpus (made before any clock starts): the generated posts
+(bench/corpus.py), and a real public blog taken from its public repository, never committed (the Rust blog,
+Zola front matter; ``--corpus`` or ``PUBLISHER_BENCH_CORPUS`` names another folder). The copy holds only the
+Markdown files; a Zola post whose date is only in ``path = "2024/01/02/slug"`` gets ``date = 2024-01-02``
+and a Jekyll ``author: X`` becomes ``authors: [X]``, so both tools see the same dates and authors.
+
+Hugo's work: ``outputs`` home = ["RSS"], term = ["RSS"], page = [] (no HTML pages, no sections, no taxonomy
+lists), taxonomies ``categories`` and ``authors``, and an ``rss.xml`` template emitting ``.Content`` of the
+newest 50 entries. publisher's work: the site, category and correspondent feeds (default config: Atom, RSS
+and JSON Feed, so three files per feed), tag feeds off.
+
+Figures: wall time of the whole command (process start to exit), best of ``--rounds``, and the peak of the
+summed RSS of the command's process tree (sampled every 10 ms, so pool workers count). "new post": one post
+added to the 10,000, then the `publisher build` command against a full Hugo rebuild (Hugo has no
+incremental CLI build), and the daemon's in-process path (``build(changed=...)`` after a warm start, median of
+5). Then the byte budget (largest feed file against ``feeds.max_bytes``) and the W3C feed validator over the
+current feeds and archive pages (bench/validate.py; needs ``FEEDVALIDATOR``, see there).
+
+Targets: cold ≤ 1.0x Hugo on both corpora; ≤ 100 MB peak; new post: command ≤ 0.1x Hugo's rebuild and the
+in-process path ≤ 50 ms; no feed over budget; validator 0 errors, 0 warnings.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
+import tomllib
+from datetime import datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -31,107 +49,308 @@ sys.path.insert(0, str(ROOT))
 from corpus import generate, new_post  # noqa: E402
 
 PUBLISHER = [sys.executable, "-m", "publisher"]
+# New posts are dated just before the run: after the whole corpus, and not in the future (the validator
+# warns about dates ahead of its clock).
+NOW = datetime.now().replace(microsecond=0) - timedelta(hours=1)
+DEFAULT_CORPUS = "/work/corpora/rust-blog/content"
+FV_PYTHON = "/work/tools/fv-venv/bin/python"
+FV_SRC = "/work/tools/feedvalidator/src"
 
-HUGO_LAYOUTS = {
-    "_default/baseof.html": '<!doctype html><html><body>{{ block "main" . }}{{ end }}</body></html>',
-    "_default/single.html": '{{ define "main" }}<article><h1>{{ .Title }}</h1>{{ .Content }}</article>{{ end }}',
-    "_default/list.html": '{{ define "main" }}<ul>{{ range .Pages }}<li><a href="{{ .RelPermalink }}">'
-    "{{ .Title }}</a></li>{{ end }}</ul>{{ end }}",
-}
+HUGO_CONFIG = """baseURL = "https://news.example.org/"
+title = "Bench News"
+disableKinds = ["sitemap", "robotsTXT", "404"]
+[outputs]
+home = ["RSS"]
+term = ["RSS"]
+page = []
+section = []
+taxonomy = []
+[taxonomies]
+category = "categories"
+author = "authors"
+"""
+# Hugo's own RSS template, but for every entry: the full .Content, the newest 50.
+HUGO_RSS = """{{- $pctx := . -}}
+{{- if .IsHome -}}{{ $pctx = .Site }}{{- end -}}
+{{- $pages := slice -}}
+{{- if .IsHome -}}{{- $pages = $pctx.RegularPages -}}{{- else -}}{{- $pages = $pctx.Pages -}}{{- end -}}
+{{- $pages = first 50 $pages -}}
+{{- printf "<?xml version=\\"1.0\\" encoding=\\"utf-8\\" standalone=\\"yes\\"?>" | safeHTML }}
+<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">
+  <channel>
+    <title>{{ if eq .Title .Site.Title }}{{ .Site.Title }}{{ else }}{{ .Title }} on {{ .Site.Title }}{{ end }}</title>
+    <link>{{ .Permalink }}</link>
+    <description>Recent content</description>
+    {{ with .OutputFormats.Get "RSS" -}}
+    {{ printf "<atom:link href=%q rel=\\"self\\" type=%q />" .Permalink .MediaType | safeHTML }}
+    {{- end }}
+    {{- range $pages }}
+    <item>
+      <title>{{ .Title }}</title>
+      <link>{{ .Permalink }}</link>
+      <pubDate>{{ .Date.Format "Mon, 02 Jan 2006 15:04:05 -0700" | safeHTML }}</pubDate>
+      <guid>{{ .Permalink }}</guid>
+      <description>{{ .Content | html }}</description>
+    </item>
+    {{- end }}
+  </channel>
+</rss>
+"""
+PUBLISHER_CONFIG = """[site]
+title = "Bench News"
+base_url = "https://news.example.org/"
+timezone = "UTC"
+[paths]
+content = "content"
+[content]
+exclude = []
+"""
+
+_ZOLA_PATH = re.compile(r'^path\s*=\s*"/?(\d{4})/(\d{2})/(\d{2})/', re.M)
+_YAML_AUTHOR = re.compile(r'^author:\s*(".*")\s*$', re.M)
 
 
-def run(cmd: list[str], cwd: Path | None = None) -> tuple[float, float]:
-    """Run a command; (seconds, peak RSS in MB) of that one process."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr.read().decode() if proc.stderr else ''}")
-    return elapsed, usage.ru_maxrss / 1024
+# -- corpora ---------------------------------------------------------------------------------------------
 
 
-def site(work: Path, n: int) -> Path:
-    folder = work / f"site-{n}"
+def prepare_text(text: str) -> str:
+    """The same post, with the date and authors both tools can read (see the module docstring)."""
+    if text.startswith("+++"):
+        end = text.find("\n+++", 3)
+        head = text[:end]
+        if end > 0 and not re.search(r"^date\s*=", head, re.M):
+            m = _ZOLA_PATH.search(head)
+            if m:
+                return f"+++\ndate = {m[1]}-{m[2]}-{m[3]}" + text[3:]
+        return text
+    if text.startswith("---"):
+        end = text.find("\n---", 3)
+        if end > 0:
+            head = _YAML_AUTHOR.sub(lambda m: f"authors: [{m[1]}]", text[:end], count=1)
+            return head + text[end:]
+    return text
+
+
+def copy_corpus(src: Path, dst: Path) -> int:
+    """Copy the Markdown files of ``src`` into ``dst``, prepared; returns the number of files."""
+    n = 0
+    for path in sorted(src.rglob("*.md")):
+        rel = path.relative_to(src)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        out = dst / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(prepare_text(path.read_text(encoding="utf-8", errors="replace")), encoding="utf-8")
+        n += 1
+    return n
+
+
+def make_site(folder: Path, source: Path | None, posts: int) -> tuple[int, int]:
+    """A site folder for both tools: (files, bytes of Markdown)."""
     if folder.exists():
         shutil.rmtree(folder)
-    generate(folder / "content", n)
-    (folder / "publisher.toml").write_text(
-        '[site]\ntitle = "Bench News"\nbase_url = "https://news.example.org/"\ntimezone = "Europe/London"\n'
-        '[paths]\ncontent = "content"\n[feeds]\nper_tag = true\n',
-        encoding="utf-8",
-    )
-    (folder / "hugo.toml").write_text(
-        'baseURL = "https://news.example.org/"\ntitle = "Bench News"\ndisableKinds = ["sitemap", "robotsTXT"]\n'
-        '[taxonomies]\ncategory = "categories"\ntag = "tags"\nauthor = "authors"\n',
-        encoding="utf-8",
-    )
-    for rel, text in HUGO_LAYOUTS.items():
-        path = folder / "layouts" / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return folder
+    content = folder / "content"
+    if source is None:
+        raw = folder / "raw"
+        generate(raw, posts)
+        copy_corpus(raw, content)
+        for txt in sorted(raw.rglob("*.txt")):  # briefs: publisher reads them, Hugo does not
+            out = content / txt.relative_to(raw)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(txt, out)
+        shutil.rmtree(raw)
+    else:
+        copy_corpus(source, content)
+    (folder / "publisher.toml").write_text(PUBLISHER_CONFIG, encoding="utf-8")
+    (folder / "hugo.toml").write_text(HUGO_CONFIG, encoding="utf-8")
+    rss = folder / "layouts" / "_default" / "rss.xml"
+    rss.parent.mkdir(parents=True, exist_ok=True)
+    rss.write_text(HUGO_RSS, encoding="utf-8")
+    files = [p for p in content.rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
 
 
-def in_process_incremental(
-    folder: Path, rounds: int = 5, overrides: tuple[str, ...] = (), first: int = 100
-) -> tuple[float, float]:
-    """Median ms of an incremental build after one new post: (full walk, watcher's path only)."""
+# -- measuring -------------------------------------------------------------------------------------------
+
+
+def _tree_rss_kb(pid: int) -> int:
+    """Summed RSS (kB) of ``pid`` and all its descendants, from /proc."""
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/status", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children", encoding="ascii") as f:
+                    stack.extend(int(c) for c in f.read().split())
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return total
+
+
+def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Run a command to its end; (seconds, peak summed RSS of its process tree in MB)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+            done.wait(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = proc.communicate()
+    elapsed = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{err.decode(errors='replace')[-3000:]}")
+    return elapsed, peak[0] / 1024
+
+
+def publisher_cold(folder: Path) -> tuple[float, float]:
+    for sub in ("state", "public"):
+        shutil.rmtree(folder / sub, ignore_errors=True)
+    return run([*PUBLISHER, "--config", str(folder / "publisher.toml"), "build"])
+
+
+def publisher_build(folder: Path) -> tuple[float, float]:
+    return run([*PUBLISHER, "--config", str(folder / "publisher.toml"), "build"])
+
+
+def hugo_build(hugo: str, folder: Path, *, cold: bool) -> tuple[float, float]:
+    if cold:
+        for sub in ("hugo-public", "resources"):
+            shutil.rmtree(folder / sub, ignore_errors=True)
+    return run([hugo, "--quiet", "-s", str(folder), "-d", str(folder / "hugo-public")])
+
+
+def best(fn: object, rounds: int) -> tuple[float, float]:
+    results = [fn() for _ in range(rounds)]  # type: ignore[operator]
+    return min(r[0] for r in results), max(r[1] for r in results)
+
+
+def in_process_new_post(folder: Path, rounds: int = 5) -> float:
+    """Median ms of the daemon's path: a warm store, one new post, ``build(changed={path})``."""
     from publisher.config import load
     from publisher.feeds.build import build
     from publisher.store import Store
 
-    config = load(folder / "publisher.toml", must_exist=True, overrides=list(overrides))
-    walk, watched = [], []
+    config = load(folder / "publisher.toml", must_exist=True)
+    times = []
     with Store(config.paths.database) as store:
         build(config, store)  # warm: imports done, caches filled, as in the running daemon
         for i in range(rounds):
-            new_post(config.paths.content, first + i)
-            t = time.perf_counter()
-            report = build(config, store)
-            walk.append((time.perf_counter() - t) * 1000)
-            assert len(report.scan.added) == 1, report.scan
-            path = new_post(config.paths.content, first + rounds + i)
+            path = new_post(config.paths.content, 500 + i, when=NOW + timedelta(minutes=10 + i))
             t = time.perf_counter()
             report = build(config, store, changed={path.relative_to(config.paths.content).as_posix()})
-            watched.append((time.perf_counter() - t) * 1000)
+            times.append((time.perf_counter() - t) * 1000)
             assert len(report.scan.added) == 1, report.scan
-    return statistics.median(walk), statistics.median(watched)
+    return statistics.median(times)
+
+
+def feed_sizes(public: Path) -> tuple[int, int, int]:
+    """(feed files, largest bytes, files over budget) of the current feeds (archives are not budgeted)."""
+    folder = public
+    budget = 1 << 20
+    conf = public.parent / "publisher.toml"
+    feeds = tomllib.loads(conf.read_text(encoding="utf-8")).get("feeds", {})
+    budget = int(feeds.get("max_bytes", budget))
+    files = [
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix in (".atom", ".rss", ".json") and "archive" not in p.relative_to(folder).parts
+    ]
+    sizes = [p.stat().st_size for p in files]
+    return len(files), max(sizes, default=0), sum(1 for s in sizes if s > budget)
+
+
+def validate(public: Path) -> str:
+    """bench/validate.py over the output folder (current feeds and archive pages)."""
+    python = os.environ.get("FV_PYTHON", FV_PYTHON)
+    src = os.environ.get("FEEDVALIDATOR", FV_SRC)
+    if not (Path(python).exists() and Path(src).is_dir()):
+        return "validator not available (set FEEDVALIDATOR and FV_PYTHON)"
+    proc = subprocess.run(
+        [python, str(HERE / "validate.py"), str(public)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, FEEDVALIDATOR=src),
+    )
+    lines = proc.stdout.strip().splitlines()
+    problems = lines[:-1]
+    for line in problems[:10]:
+        print(f"    {line}")
+    if len(problems) > 10:
+        print(f"    ... {len(problems) - 10} more")
+    return lines[-1] if lines else proc.stderr.strip()[-300:]
+
+
+# -- the run ---------------------------------------------------------------------------------------------
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000])
+    parser.add_argument("--posts", type=int, default=10_000)
+    parser.add_argument(
+        "--corpus",
+        default=os.environ.get("PUBLISHER_BENCH_CORPUS", DEFAULT_CORPUS),
+        help="a real blog's content folder, outside the repository ('' to skip)",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="cold builds per tool; the best counts")
     parser.add_argument("--work", type=Path, default=HERE / "work")
+    parser.add_argument("--no-validate", action="store_true")
     args = parser.parse_args()
     hugo = shutil.which("hugo")
-    rows = []
-    for n in args.sizes:
-        folder = site(args.work, n)
-        cmd = [*PUBLISHER, "--config", str(folder / "publisher.toml"), "build"]
-        cold, cold_mb = run(cmd)
-        new_post(folder / "content", 1)
-        incr, incr_mb = run(cmd)
-        walk_ms, watched_ms = in_process_incremental(folder)
-        files = sum(1 for _ in (folder / "public").rglob("*") if _.is_file())
-        _, default_ms = in_process_incremental(folder, overrides=("feeds.per_tag=false",), first=1000)
-        hugo_s = hugo_mb = None
-        if hugo:
-            hugo_s, hugo_mb = run([hugo, "--quiet", "-s", str(folder), "-d", str(folder / "hugo-public")])
-        rows.append((n, cold, cold_mb, hugo_s, hugo_mb, incr, incr_mb, walk_ms, watched_ms, default_ms, files))
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; hugo: {hugo or 'not installed'}")
-    head = (
-        f"{'posts':>6} | {'cold s':>7} {'MB':>5} | {'hugo s':>7} {'MB':>5} | {'incr CLI ms':>11} {'MB':>5} |"
-        f" {'incr walk ms':>12} {'incr watched ms':>15} {'(no tag feeds)':>14} | {'feed files':>10}"
-    )
-    print(head)
-    print("-" * len(head))
-    for n, cold, cold_mb, hugo_s, hugo_mb, incr, incr_mb, walk_ms, watched_ms, default_ms, files in rows:
-        hs = f"{hugo_s:7.2f} {hugo_mb:5.0f}" if hugo_s is not None else f"{'-':>7} {'-':>5}"
+    if not hugo:
+        raise SystemExit("hugo is not installed: this bench compares against it")
+    version = subprocess.run([hugo, "version"], capture_output=True, text=True).stdout.split()[1]
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; hugo {version}")
+    corpora: list[tuple[str, Path | None]] = [(f"generated {args.posts}", None)]
+    if args.corpus:
+        if not Path(args.corpus).is_dir():
+            raise SystemExit(f"--corpus {args.corpus}: no such folder")
+        corpora.append((Path(args.corpus).parent.name or Path(args.corpus).name, Path(args.corpus)))
+    ok = True
+    for i, (name, source) in enumerate(corpora):
+        folder = args.work / f"site-{i}"
+        files, size = make_site(folder, source, args.posts)
+        print(f"\n== {name}: {files} files, {size / 1e6:.1f} MB ==")
+        hugo_s, hugo_mb = best(lambda f=folder: hugo_build(hugo, f, cold=True), args.rounds)
+        pub_s, pub_mb = best(lambda f=folder: publisher_cold(f), args.rounds)
+        ratio = pub_s / hugo_s
+        ok &= ratio <= 1.0 and pub_mb <= 100
         print(
-            f"{n:>6} | {cold:7.2f} {cold_mb:5.0f} | {hs} | {incr * 1000:11.0f} {incr_mb:5.0f} |"
-            f" {walk_ms:12.1f} {watched_ms:15.1f} {default_ms:14.1f} | {files:>10}"
+            f"  cold      publisher {pub_s:6.2f} s {pub_mb:5.0f} MB | hugo {hugo_s:6.2f} s {hugo_mb:5.0f} MB"
+            f" | ratio {ratio:.2f}x (target <= 1.0x, <= 100 MB)"
         )
+        if source is None:
+            new_post(folder / "content", 1, when=NOW)
+            inc_s, inc_mb = publisher_build(folder)
+            new_post(folder / "content", 2, when=NOW + timedelta(minutes=1))
+            re_s, _ = hugo_build(hugo, folder, cold=False)
+            daemon_ms = in_process_new_post(folder)
+            ok &= inc_s <= 0.1 * re_s and daemon_ms <= 50
+            print(
+                f"  new post  publisher build {inc_s:6.2f} s {inc_mb:5.0f} MB | hugo rebuild {re_s:6.2f} s"
+                f" | ratio {inc_s / re_s:.2f}x (target <= 0.1x)"
+            )
+            print(f"  new post  daemon path (in-process, changed path) {daemon_ms:.1f} ms (target <= 50 ms)")
+        count, largest, over = feed_sizes(folder / "public")
+        ok &= over == 0
+        print(f"  budget    {count} current feed files, largest {largest / 1024:.0f} KiB, {over} over budget")
+        if not args.no_validate:
+            verdict = validate(folder / "public")
+            ok &= " 0 errors, 0 warnings" in verdict
+            print(f"  validator {verdict}")
+    print(f"\ntargets: {'all met' if ok else 'NOT all met'}")
 
 
 if __name__ == "__main__":

@@ -119,10 +119,11 @@ def generate(folder: Path, n: int, seed: int = 1) -> list[Path]:
     return written
 
 
-def new_post(folder: Path, i: int, seed: int = 99) -> Path:
-    """One more post, dated after the whole corpus, written atomically (as an editor's save would)."""
+def new_post(folder: Path, i: int, seed: int = 99, when: datetime | None = None) -> Path:
+    """One more post, dated after the whole corpus (or ``when``), written atomically (as an editor's save
+    would)."""
     rng = random.Random(seed * 1_000_003 + i)
-    when = datetime(2030, 1, 1) + timedelta(minutes=i)
+    when = when or datetime(2030, 1, 1) + timedelta(minutes=i)
     rel, text = post(rng, 10_000_000 + i, _people(random.Random(1)), when)
     path = folder / "new" / rel
     path.parent.mkdir(parents=True, exist_ok=True)

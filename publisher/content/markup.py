@@ -1,7 +1,8 @@
 """Source text to safe HTML, and the small text guards every output format relies on.
 
 :func:`render` turns a Markdown or plain-text body into HTML that is safe to put in a feed or an email:
-markdown-it-py (CommonMark plus tables and strikethrough, raw HTML allowed) and then nh3, which removes
+cmark-gfm (GitHub's CommonMark engine, through cmarkgfm: CommonMark plus the GFM tables,
+strikethrough and autolink extensions, raw HTML passed through) and then nh3, which removes
 scripts, event handlers and ``javascript:`` URLs and, in the same pass, resolves every relative ``href`` and
 ``src`` against the page's URL, because feed readers and mail clients have no base to resolve them with.
 
@@ -12,14 +13,14 @@ string a reader produces.
 from __future__ import annotations
 
 import copy
-import functools
 import html
 import re
 from typing import Literal
 from urllib.parse import quote, urljoin
 
+import cmarkgfm
 import nh3
-from markdown_it import MarkdownIt
+from cmarkgfm.cmark import Options
 
 from publisher.text import one_line, xml_safe
 
@@ -46,23 +47,30 @@ def absolute_url(url: str, base: str) -> str:
         return cleaned
 
 
-@functools.cache
-def _markdown() -> MarkdownIt:
-    # Built on first use: reading content never needs it, only feeds and digests do.
-    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+# Raw HTML is passed through (CMARK_OPT_UNSAFE) because nh3 sanitizes every output below; GFM's tagfilter
+# extension would only duplicate that, less thoroughly.
+_CMARK_OPTIONS = Options.CMARK_OPT_UNSAFE
+_CMARK_EXTENSIONS = ("table", "strikethrough", "autolink")
+
+
+def markdown_html(body: str) -> str:
+    """Unsanitized HTML of a CommonMark + GFM (tables, strikethrough, autolinks) body."""
+    return str(
+        cmarkgfm.markdown_to_html_with_extensions(body, options=_CMARK_OPTIONS, extensions=list(_CMARK_EXTENSIONS))
+    )
 
 
 def render(body: str, body_format: Literal["markdown", "text"], *, page_url: str) -> str:
     """Sanitized HTML for ``body``, every relative link and image made absolute against ``page_url``.
 
-    ``body_format`` "markdown" goes through markdown-it-py then nh3; "text" becomes one escaped ``<p>`` per
+    ``body_format`` "markdown" goes through cmark-gfm then nh3; "text" becomes one escaped ``<p>`` per
     blank-line-separated paragraph.
     """
     body = xml_safe(body)
     if body_format == "text":
         paragraphs = (p.strip() for p in _PARAGRAPH_BREAK.split(body))
         return "\n".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs if p)
-    raw = _markdown().render(body)
+    raw = markdown_html(body)
 
     def resolve(url: str) -> str:
         return absolute_url(url, page_url)

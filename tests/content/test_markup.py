@@ -96,7 +96,7 @@ def test_links_get_rel_noopener() -> None:
 def test_markdown_features() -> None:
     text = "# Head\n\n| a | b |\n|---|--:|\n| 1 | 2 |\n\n~~gone~~ **bold** `code`\n\n- one\n- two\n"
     out = render(text, "markdown", page_url=PAGE)
-    for fragment in ("<h1>Head</h1>", "<table>", "<td", "<s>gone</s>", "<strong>bold</strong>", "<code>code</code>",
+    for fragment in ("<h1>Head</h1>", "<table>", "<td", "<del>gone</del>", "<strong>bold</strong>", "<code>code</code>",
                      "<li>one</li>"):  # fmt: skip
         assert fragment in out
     assert 'title="T"' in render('![alt](a.png "T")', "markdown", page_url=PAGE)
@@ -136,3 +136,14 @@ def test_absolute_url(url: str, base: str, expected: str) -> None:
 
 def test_absolute_url_of_unparseable_url_does_not_raise() -> None:
     assert absolute_url("http://[::1", SITE) == "http://[::1"
+
+
+def test_gfm_autolinks_bare_urls_and_keeps_them_absolute() -> None:
+    out = render("See https://x.example/a and www.example.org today.", "markdown", page_url=PAGE)
+    assert '<a href="https://x.example/a"' in out
+    assert '<a href="http://www.example.org"' in out
+
+
+def test_table_alignment_survives_sanitizing() -> None:
+    out = render("| a | b |\n|:--|--:|\n| 1 | 2 |\n", "markdown", page_url=PAGE)
+    assert '<td align="right">2</td>' in out
