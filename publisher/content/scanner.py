@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
+import multiprocessing
 import os
 import stat
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -206,10 +209,63 @@ def _load(cand: _Candidate, max_size: int, tz: ZoneInfo, default_author: str) ->
     return _Loaded(cand, sha, parsed)
 
 
-def _load_all(cands: list[_Candidate], max_size: int, tz: ZoneInfo, default_author: str) -> Iterator[_Loaded]:
-    """Read and parse, in order, one file at a time: memory stays flat however large the folder is."""
-    for cand in cands:
-        yield _load(cand, max_size, tz, default_author)
+def _load_all(
+    cands: list[_Candidate], max_size: int, tz: ZoneInfo, default_author: str, *, workers: int | None = None
+) -> Iterator[_Loaded]:
+    """Read and parse ``cands``, yielding the results in order.
+
+    Many files (a cold scan) are read and parsed in worker processes while this process writes what they
+    return: both cores work, and the single writer keeps SQLite simple. Results come back in chunks, at
+    most a few chunks ahead of the writer, so memory stays flat however large the folder is. A few files
+    (what a watcher reports) are read here: starting workers would cost more than it saves.
+    """
+    workers = pool_size() if workers is None else workers
+    if workers < 1 or len(cands) < _POOL_MIN:
+        for cand in cands:
+            yield _load(cand, max_size, tz, default_author)
+        return
+    chunks = iter([cands[i : i + _CHUNK] for i in range(0, len(cands), _CHUNK)])
+    # forkserver: workers start from a clean process with the readers imported once, never from a copy of a
+    # daemon that has threads (a fork of which may inherit a held lock).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    pool = ProcessPoolExecutor(workers, mp_context=context)
+    try:
+        ahead: deque[Future[list[_Loaded]]] = deque()
+        for chunk in itertools.islice(chunks, workers * _AHEAD):
+            ahead.append(pool.submit(_load_chunk, chunk, max_size, tz, default_author))
+        while ahead:
+            done = ahead.popleft().result()
+            chunk = next(chunks, [])
+            if chunk:
+                ahead.append(pool.submit(_load_chunk, chunk, max_size, tz, default_author))
+            yield from done
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _load_chunk(cands: list[_Candidate], max_size: int, tz: ZoneInfo, default_author: str) -> list[_Loaded]:
+    return [_load(cand, max_size, tz, default_author) for cand in cands]
+
+
+def pool_size() -> int:
+    """Worker processes for a cold scan: one per core but the writer's (at least one), or
+    ``PUBLISHER_SCAN_WORKERS`` (0 reads everything in this process)."""
+    wanted = os.environ.get("PUBLISHER_SCAN_WORKERS", "").strip()
+    if wanted.isdigit():
+        return int(wanted)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
+# Below this many files to read, a scan reads them itself. Files go to a worker _CHUNK at a time, and each
+# worker has at most _AHEAD chunks read ahead of the writer.
+_POOL_MIN = 200
+_CHUNK = 64
+_AHEAD = 3
 
 
 def _batches(items: Iterable[_Loaded], size: int) -> Iterator[list[_Loaded]]:
