@@ -147,3 +147,17 @@ def test_gfm_autolinks_bare_urls_and_keeps_them_absolute() -> None:
 def test_table_alignment_survives_sanitizing() -> None:
     out = render("| a | b |\n|:--|--:|\n| 1 | 2 |\n", "markdown", page_url=PAGE)
     assert '<td align="right">2</td>' in out
+
+
+def test_rendering_frees_what_cmark_allocates() -> None:
+    def rss_kb() -> int:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return int(f.read().split("VmRSS:")[1].split()[0])
+
+    body = "| a | b |\n|---|---|\n| ~~x~~ | https://x.example/ |\n\n" + "Words and *more* words.\n\n" * 2000
+    render(body, "markdown", page_url=PAGE)
+    before = rss_kb()
+    for _ in range(60):
+        render(body, "markdown", page_url=PAGE)
+    # ~50 KB of Markdown rendered 60 times: a leak of the tree and the HTML would be ~30 MB.
+    assert rss_kb() - before < 10_000
