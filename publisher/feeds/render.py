@@ -54,6 +54,7 @@ SUMMARY_CHARS = 280
 
 _ATOM_NS = "http://www.w3.org/2005/Atom"
 _DC_NS = "http://purl.org/dc/elements/1.1/"
+_FH_NS = "http://purl.org/syndication/history/1.0"
 _IMAGE_TYPES = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
@@ -232,6 +233,19 @@ def tag_spec(config: Config, name: str) -> FeedSpec:
 # -- rendering -------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Archive:
+    """The RFC 5005 links of one document: URLs of the neighbouring archive pages, and for an archive
+    page itself the URL of the current (subscription) document, which also marks it ``fh:archive``."""
+
+    prev: str = ""  # the next older archive page
+    next: str = ""  # the next newer archive page
+    current: str = ""  # set on archive pages only
+
+
+Fragments = dict[tuple[str, str], bytes]
+
+
 def render(
     spec: FeedSpec,
     entries: Sequence[FeedEntry],
@@ -239,24 +253,136 @@ def render(
     fmt: FeedFormat,
     *,
     updated: datetime | None = None,
+    archive: Archive | None = None,
+    fragments: Fragments | None = None,
 ) -> bytes:
     """The feed document in ``fmt`` ("atom", "rss" or "json").
 
     ``entries`` come newest first and keep that order; at most ``feeds.entries`` are used. The feed's
     ``updated`` is the latest ``updated`` of its entries (an older item edited today counts), unless given.
+    Each entry is serialized on its own and spliced into the document; ``fragments`` (keyed by entry id
+    and format) lets a build serialize an entry once for every feed that holds it.
     """
     entries = list(entries[: config.feeds.entries])
-    if fmt == "json":
-        return _render_json(spec, entries, config)
-    if fmt not in ("atom", "rss"):
+    if fmt not in FORMATS:
         raise ValueError(f"unknown feed format {fmt!r} (known: {', '.join(FORMATS)})")
+    cache: Fragments = {} if fragments is None else fragments
+    parts = []
+    for e in entries:
+        frag = cache.get((e.uid, fmt))
+        if frag is None:
+            frag = cache[(e.uid, fmt)] = entry_fragment(e, config, fmt)
+        parts.append(frag)
+    if fmt == "json":
+        head = _render_json(spec, [], config)
+        return head[: -len(_JSON_TAIL)] + b",".join(parts) + _JSON_TAIL
     tz = config.site.tz
     if updated is None:
         updated = max((_utc(e.updated, tz) for e in entries), default=EMPTY_UPDATED)
-    fg = _feedgen(spec, entries, config, fmt, _utc(updated, tz))
+    fg = _feedgen(spec, [], config, fmt, _utc(updated, tz), archive or Archive())
     if fmt == "atom":
-        return bytes(fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True))
-    return bytes(fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True))
+        head = bytes(fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True))
+        tail = _ATOM_TAIL
+    else:
+        head = bytes(fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True))
+        tail = _RSS_TAIL
+    return head[: -len(tail)] + b"".join(parts) + tail
+
+
+_ATOM_TAIL = b"</feed>\n"
+_RSS_TAIL = b"  </channel>\n</rss>\n"
+_JSON_TAIL = b"]}\n"
+
+
+def entry_fragment(e: FeedEntry, config: Config, fmt: FeedFormat) -> bytes:
+    """One entry serialized exactly as it stands in a pretty-printed document of format ``fmt``."""
+    if fmt == "atom":
+        text = _atom_entry(e, config)
+    elif fmt == "rss":
+        text = _rss_entry(e, config)
+    else:
+        text = json.dumps(_json_item(e, config), ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8")
+
+
+def _t(text: str) -> str:
+    """XML character data, escaped as lxml escapes it."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+
+
+def _a(text: str) -> str:
+    """An XML attribute value, escaped as lxml escapes it."""
+    return _t(text).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;")
+
+
+def _atom_entry(e: FeedEntry, config: Config) -> str:
+    tz = config.site.tz
+    out = [
+        "  <entry>\n",
+        f"    <id>{_t(_line(e.uid))}</id>\n",
+        f"    <title>{_t(_line(e.title) or 'Untitled')}</title>\n",
+        f"    <updated>{_utc(e.updated, tz).isoformat()}</updated>\n",
+    ]
+    out += [f"    <author>\n      <name>{_t(n)}</name>\n    </author>\n" for n in _names(e, config)]
+    body = xml_safe(e.html)
+    if body:
+        out.append(f'    <content type="html">{_t(body)}</content>\n')
+    out.append(f'    <link href="{_a(_line(e.url))}" rel="alternate" type="text/html"/>\n')
+    summary = xml_safe(e.summary).strip()
+    if summary:
+        out.append(f'    <summary type="html">{_t(html.escape(summary, quote=False))}</summary>\n')
+    out += [f'    <category term="{_a(t)}"/>\n' for t in (_line(c) for c in e.categories) if t]
+    out.append(f"    <published>{_utc(e.published, tz).isoformat()}</published>\n")
+    image = _line(e.image or "")
+    if image:
+        out.append(f'    <link href="{_a(image)}" rel="enclosure" type="{_a(_image_type(image))}"/>\n')
+    if e.attachment is not None:
+        a = e.attachment
+        out.append(
+            f'    <link href="{_a(_line(a.url))}" rel="enclosure" type="{_a(a.mime_type)}" length="{a.length}"/>\n'
+        )
+    out.append("  </entry>\n")
+    return "".join(out)
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _rfc822(dt: datetime) -> str:
+    """RFC 822 date of an aware UTC datetime, in English whatever the locale."""
+    return f"{_DAYS[dt.weekday()]}, {dt.day:02d} {_MONTHS[dt.month - 1]} {dt.year:04d} {dt:%H:%M:%S} +0000"
+
+
+def _rss_entry(e: FeedEntry, config: Config) -> str:
+    out = [
+        "    <item>\n",
+        f"      <title>{_t(_line(e.title) or 'Untitled')}</title>\n",
+        f"      <link>{_t(_line(e.url))}</link>\n",
+    ]
+    body = xml_safe(e.html)
+    summary = xml_safe(e.summary).strip()
+    if summary:
+        out.append(f"      <description>{_t(html.escape(summary, quote=False))}</description>\n")
+        if body:
+            out.append(f"      <content:encoded>{_t(body)}</content:encoded>\n")
+    elif body:
+        out.append(f"      <description>{_t(body)}</description>\n")
+    out.append(f'      <guid isPermaLink="false">{_t(_line(e.uid))}</guid>\n')
+    out += [f"      <category>{_t(t)}</category>\n" for t in (_line(c) for c in e.categories) if t]
+    out.append(f"      <pubDate>{_rfc822(_utc(e.published, config.site.tz))}</pubDate>\n")
+    out += [f"      <dc:creator>{_t(n)}</dc:creator>\n" for n in _names(e, config)]
+    # RSS allows one enclosure: the attached file (with its real length) before the image.
+    image = _line(e.image or "")
+    if e.attachment is not None:
+        a = e.attachment
+        out.append(
+            f'      <enclosure url="{_a(_line(a.url))}" length="{a.length}" type="{_a(a.mime_type)}"/>\n'
+        )
+    elif image:
+        out.append(f'      <enclosure url="{_a(image)}" length="0" type="{_a(_image_type(image))}"/>\n')
+    out.append("    </item>\n")
+    return "".join(out)
 
 
 def render_all(
@@ -271,12 +397,17 @@ def feed_url(config: Config, spec: FeedSpec, fmt: FeedFormat) -> str:
     return _base(config) + quote(spec.file(fmt), safe="/")
 
 
-def _feedgen(spec: FeedSpec, entries: Sequence[FeedEntry], config: Config, fmt: FeedFormat, updated: datetime) -> Any:
+def _feedgen(
+    spec: FeedSpec, entries: Sequence[FeedEntry], config: Config, fmt: FeedFormat, updated: datetime, archive: Archive
+) -> Any:
+    """The document's head through feedgen (entries are spliced in by :func:`render`)."""
     base = _base(config)
     fg = FeedGenerator()
     fg.register_extension("publisher_atom", _AtomFeedExt, _AtomEntryExt, atom=True, rss=False)
     fg.register_extension("publisher_rss", _RssFeedExt, _RssEntryExt, atom=False, rss=True)
     fg.publisher_rss.hubs = config.websub.hubs
+    fg.publisher_atom.archive = bool(archive.current)
+    fg.publisher_rss.archive = archive
     fg.id(spec.uid or feed_uid(config, spec.key))
     fg.title(_line(spec.title) or _line(config.site.title) or "Feed")
     fg.description(_line(spec.subtitle) or _line(config.site.description) or _line(spec.title) or "Feed")
@@ -288,34 +419,16 @@ def _feedgen(spec: FeedSpec, entries: Sequence[FeedEntry], config: Config, fmt: 
     fg.link(href=feed_url(config, spec, fmt), rel="self", type=MEDIA_TYPES[fmt])
     for hub in config.websub.hubs:
         fg.link(href=_line(hub), rel="hub")
+    # RFC 5005 archives are Atom documents, whichever format links to them.
+    if archive.current:
+        fg.link(href=archive.current, rel="current", type=MEDIA_TYPES["atom"])
+    if archive.prev:
+        fg.link(href=archive.prev, rel="prev-archive", type=MEDIA_TYPES["atom"])
+    if archive.next:
+        fg.link(href=archive.next, rel="next-archive", type=MEDIA_TYPES["atom"])
     # RSS takes its channel link from the last link given, so the alternate goes last.
     fg.link(href=base, rel="alternate", type="text/html")
     fg.updated(updated)  # also lastBuildDate, which feedgen would otherwise set to now
-    tz = config.site.tz
-    for e in entries:
-        fe = fg.add_entry(order="append")
-        fe.id(_line(e.uid))
-        fe.title(_line(e.title) or "Untitled")
-        fe.link(href=_line(e.url))
-        fe.published(_utc(e.published, tz))
-        fe.updated(_utc(e.updated, tz))
-        fe.author([{"name": n} for n in _names(e, config)])
-        terms = [{"term": t} for t in (_line(c) for c in e.categories) if t]
-        if terms:
-            fe.category(terms)
-        summary = xml_safe(e.summary).strip()
-        body = xml_safe(e.html)
-        if body:
-            fe.content(body, type="html")
-        if summary:
-            # RSS descriptions are read as HTML, so the plain-text summary is escaped and Atom says so too
-            # (feedgen gives both formats the same summary text).
-            fe.summary(html.escape(summary, quote=False), type="html")
-        image = _line(e.image or "")
-        fe.publisher_atom.setup(e, _line(e.url), image)
-        fe.publisher_rss.setup(e, _names(e, config), image)
-        fe.publisher_atom.attachment = e.attachment
-        fe.publisher_rss.attachment = e.attachment
     return fg
 
 
@@ -326,7 +439,18 @@ def _names(e: FeedEntry, config: Config) -> list[str]:
 
 # feedgen ships no type hints: its extension bases are Any to mypy.
 class _AtomFeedExt(BaseExtension):  # type: ignore[misc]
-    """Feed level: nothing to add; present so the entry extension below can be registered."""
+    """Marks an archive page ``fh:archive`` (RFC 5005)."""
+
+    def __init__(self) -> None:
+        self.archive = False
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": _FH_NS} if self.archive else {}
+
+    def extend_atom(self, feed: Any) -> Any:
+        if self.archive:
+            feed.insert(0, etree.Element(f"{{{_FH_NS}}}archive"))
+        return feed
 
 
 class _AtomEntryExt(BaseEntryExtension):  # type: ignore[misc]
@@ -359,6 +483,7 @@ class _RssFeedExt(BaseExtension):  # type: ignore[misc]
 
     def __init__(self) -> None:
         self.hubs: tuple[str, ...] = ()
+        self.archive = Archive()
 
     def extend_ns(self) -> dict[str, str]:
         return {"dc": _DC_NS}
@@ -367,6 +492,9 @@ class _RssFeedExt(BaseExtension):  # type: ignore[misc]
         channel = feed.find("channel")
         for hub in self.hubs:
             etree.SubElement(channel, f"{{{_ATOM_NS}}}link", href=_line(hub), rel="hub")
+        if self.archive.prev:
+            link = etree.SubElement(channel, f"{{{_ATOM_NS}}}link", href=self.archive.prev, rel="prev-archive")
+            link.set("type", MEDIA_TYPES["atom"])
         return feed
 
 
@@ -394,37 +522,38 @@ class _RssEntryExt(BaseEntryExtension):  # type: ignore[misc]
         return item
 
 
+def _json_item(e: FeedEntry, config: Config) -> dict[str, Any]:
+    tz = config.site.tz
+    item: dict[str, Any] = {
+        "id": _line(e.uid),
+        "url": _line(e.url),
+        "title": _line(e.title) or "Untitled",
+    }
+    body = xml_safe(e.html)
+    summary = xml_safe(e.summary).strip()
+    if body:
+        item["content_html"] = body
+    else:
+        item["content_text"] = summary
+    if summary:
+        item["summary"] = summary
+    if e.image:
+        item["image"] = _line(e.image)
+    if e.attachment is not None:
+        a = e.attachment
+        item["attachments"] = [{"url": _line(a.url), "mime_type": a.mime_type, "size_in_bytes": a.length}]
+    item["date_published"] = _utc(e.published, tz).isoformat()
+    item["date_modified"] = _utc(e.updated, tz).isoformat()
+    item["authors"] = [{"name": n} for n in _names(e, config)]
+    tags = [t for t in (_line(c) for c in e.categories) if t]
+    if tags:
+        item["tags"] = tags
+    return item
+
+
 def _render_json(spec: FeedSpec, entries: Sequence[FeedEntry], config: Config) -> bytes:
     """JSON Feed 1.1, keys in the order of the spec's tables; it has no feed-level date."""
-    tz = config.site.tz
     base = _base(config)
-    items = []
-    for e in entries:
-        item: dict[str, Any] = {
-            "id": _line(e.uid),
-            "url": _line(e.url),
-            "title": _line(e.title) or "Untitled",
-        }
-        body = xml_safe(e.html)
-        summary = xml_safe(e.summary).strip()
-        if body:
-            item["content_html"] = body
-        else:
-            item["content_text"] = summary
-        if summary:
-            item["summary"] = summary
-        if e.image:
-            item["image"] = _line(e.image)
-        if e.attachment is not None:
-            a = e.attachment
-            item["attachments"] = [{"url": _line(a.url), "mime_type": a.mime_type, "size_in_bytes": a.length}]
-        item["date_published"] = _utc(e.published, tz).isoformat()
-        item["date_modified"] = _utc(e.updated, tz).isoformat()
-        item["authors"] = [{"name": n} for n in _names(e, config)]
-        tags = [t for t in (_line(c) for c in e.categories) if t]
-        if tags:
-            item["tags"] = tags
-        items.append(item)
     doc: dict[str, Any] = {
         "version": JSONFEED_VERSION,
         "title": _line(spec.title) or "Feed",
@@ -438,7 +567,7 @@ def _render_json(spec: FeedSpec, entries: Sequence[FeedEntry], config: Config) -
     doc["authors"] = [{"name": _line(n)} for n in spec.authors or (config.site.author,) if _line(n)]
     if config.websub.hubs:
         doc["hubs"] = [{"type": "WebSub", "url": _line(h)} for h in config.websub.hubs]
-    doc["items"] = items
+    doc["items"] = [_json_item(e, config) for e in entries]
     # No indent: json's C encoder only runs without it, and readers do not care.
     return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
