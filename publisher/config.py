@@ -120,6 +120,8 @@ class FeedsConfig:
     per_correspondent: bool = True
     per_category: bool = True
     per_tag: bool = False
+    # Largest size of a current feed file, in bytes; older entries move to archive pages to stay under it.
+    max_bytes: int = 1_048_576
 
 
 @dataclass(frozen=True)
@@ -514,6 +516,8 @@ def _validate(config: Config, where: _Origins) -> None:
         raise bad("site.timezone", f"unknown IANA time zone {config.site.timezone!r}") from exc
     if config.feeds.entries < 1:
         raise bad("feeds.entries", "must be at least 1")
+    if config.feeds.max_bytes < 65_536:
+        raise bad("feeds.max_bytes", "must be at least 65536 (64 KiB)")
     if config.content.max_file_size < 1:
         raise bad("content.max_file_size", "must be positive")
     if config.content.undated not in UNDATED_RULES:

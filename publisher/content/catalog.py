@@ -350,6 +350,11 @@ def correspondent_entries(store: Store, ctx: Context, slug: str, limit: int) -> 
     return sections_by_ids(store, ctx, db.correspondent_section_ids(store, slug, limit))
 
 
+def items_by_keys(store: Store, ctx: Context, keys: Sequence[str]) -> dict[str, Item]:
+    """The published items with these keys, by key (deleted ones are left out)."""
+    return {item.key: item for item in _items(store, ctx, db.item_rows(store, keys))}
+
+
 def sections_by_ids(store: Store, ctx: Context, ids: Sequence[int]) -> list[tuple[Item, Section]]:
     """The sections with these ids (in the order given; ids of deleted items are left out), with items."""
     if not ids:

@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, field
 
 from publisher.config import Config
 from publisher.content import catalog, scanner
+from publisher.feeds import pages, writers
 from publisher.feeds import render as feeds
-from publisher.feeds import writers
 from publisher.feeds.formats import EXTENSIONS
 from publisher.feeds.render import FeedSpec
 from publisher.models import SITE_FEED, FeedKey
-from publisher.store import Store
+from publisher.store import Store, archives
 from publisher.store import content as content_db
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ class BuildReport:
     feeds_written: list[str] = field(default_factory=list)  # output-relative paths whose bytes changed
     feeds_removed: list[str] = field(default_factory=list)
     feeds_total: int = 0  # feeds (not files) that exist after the build
+    archive_pages: int = 0  # archive pages of the feeds written (each feed's count, summed)
     full: bool = False  # every feed was rendered
     seconds: float = 0.0
 
@@ -43,8 +44,13 @@ def build(
     *,
     changed: Iterable[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    feed_progress: Callable[[int, int], None] | None = None,
 ) -> BuildReport:
-    """Scan (all files, or only the ``changed`` relative paths) and rebuild the feeds that changed."""
+    """Scan (all files, or only the ``changed`` relative paths) and rebuild the feeds that changed.
+
+    ``progress(done, total)`` is called over the files scanned, ``feed_progress(done, total)`` over the
+    feeds written.
+    """
     started = time.perf_counter()
     scan = scanner.scan(config, store, only=changed, progress=progress)
     report = BuildReport(scan=scan)
@@ -63,15 +69,23 @@ def build(
         fresh = specs_for(config, store, scan.touched.keys)
         gone = (scan.touched.keys & set(previous)) - set(fresh)
         paths = {k: v for k, v in previous.items() if k not in gone} | {k: s.path for k, s in fresh.items()}
-    for key in sorted(fresh):
-        spec = fresh[key]
-        entries = _entries(config, store, ctx, key)
-        for fmt in config.feeds.formats:
-            rel = spec.file(fmt)
-            if writers.write_if_changed(out / rel, feeds.render(spec, entries, config, fmt), sync_folder=False):
-                report.feeds_written.append(rel)
+    # Entries whose archived copies must be written again: edited or gone.
+    changed_items = set(scan.updated) | set(scan.removed)
+    renderer = pages.Renderer(config, store, ctx)
+    keys = sorted(fresh)
+    for done, key in enumerate(keys, start=1):
+        result = pages.build_feed(renderer, fresh[key], full=report.full, changed_items=changed_items)
+        report.feeds_written += result.written
+        report.archive_pages += result.pages
+        if feed_progress is not None:
+            feed_progress(done, len(keys))
     for key in sorted(gone):
-        report.feeds_removed += writers.remove(out, [previous[key] + ext for ext in EXTENSIONS.values()])
+        stem = previous[key]
+        with store.transaction():
+            count = archives.forget(store, str(key))
+        rels = [stem + ext for ext in EXTENSIONS.values()]
+        rels += [f"{stem}-archive-{n}.atom" for n in range(1, count + 1)]
+        report.feeds_removed += writers.remove(out, rels)
     # The list of feeds names each feed by its title, which a correspondent's new role or a label's new
     # spelling changes too: rewritten (when its bytes change) whenever such a feed was touched.
     retitled = any(key != SITE_FEED for key in scan.touched.keys)
@@ -81,6 +95,8 @@ def build(
         if writers.write_if_changed(out / "feeds.opml", opml, sync_folder=False):
             report.feeds_written.append("feeds.opml")
     report.feeds_written += _publish_attachments(config, store)
+    if report.full:
+        writers.sync_filesystem(out)
     writers.sync_folders(out / rel for rel in report.feeds_written)
     with store.transaction():
         store.set_meta("feeds", json.dumps({str(k): v for k, v in paths.items()}, sort_keys=True))
@@ -168,19 +184,6 @@ def specs_for(config: Config, store: Store, keys: Iterable[FeedKey]) -> dict[Fee
     return specs
 
 
-def _entries(config: Config, store: Store, ctx: catalog.Context, key: FeedKey) -> list[feeds.FeedEntry]:
-    limit = config.feeds.entries
-    kind, slug = key.kind, key.slug
-    if kind == "correspondent":
-        return [feeds.entry_for_section(item, s) for item, s in catalog.correspondent_entries(store, ctx, slug, limit)]
-    items = (
-        catalog.site_items(store, ctx, limit)
-        if kind == "site"
-        else catalog.labelled_items(store, ctx, kind, slug, limit)
-    )
-    return [feeds.entry_for_item(item) for item in items]
-
-
 def _fingerprint(config: Config) -> str:
     """A hash of every setting that shapes all feeds at once."""
     shape = {
@@ -188,6 +191,6 @@ def _fingerprint(config: Config) -> str:
         "feeds": asdict(config.feeds),
         "websub": list(config.websub.hubs),
         "output": str(config.paths.output),
-        "version": 1,
+        "version": 2,
     }
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()

@@ -445,6 +445,17 @@ def correspondent_section_ids(store: Store, slug: str, limit: int) -> list[int]:
     ]
 
 
+def item_rows(store: Store, keys: Sequence[str]) -> list[Row]:
+    """The published items with these keys (:data:`ITEM_COLUMNS`), in no set order."""
+    rows: list[Row] = []
+    for start in range(0, len(keys), _CHUNK):
+        chunk = list(keys[start : start + _CHUNK])
+        rows += store.conn.execute(
+            f"{_ITEMS} WHERE deleted_at IS NULL AND key IN ({_marks(len(chunk))})", chunk
+        ).fetchall()
+    return rows
+
+
 def item_rows_of_sections(store: Store, ids: Sequence[int]) -> list[Row]:
     """The published items holding the sections with these ids (:data:`ITEM_COLUMNS`), in no set order."""
     if not ids:

@@ -186,6 +186,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         forgotten_at TEXT NOT NULL
     );
     """,
+    # 6: RFC 5005 archive pages: which page of which feed holds an entry, fixed once the page is made
+    """
+    CREATE TABLE feed_archive (
+        feed_key TEXT NOT NULL,         -- "site", "category/news", "correspondent/ana-ruiz", ...
+        uid TEXT NOT NULL,              -- the entry's id in that feed
+        item_key TEXT NOT NULL,
+        page INTEGER NOT NULL,          -- 1 = the oldest page
+        PRIMARY KEY (feed_key, uid)
+    ) WITHOUT ROWID;
+    CREATE INDEX feed_archive_page ON feed_archive(feed_key, page);
+    CREATE INDEX feed_archive_item ON feed_archive(item_key);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

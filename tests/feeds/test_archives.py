@@ -1,0 +1,228 @@
+"""RFC 5005 archives and the byte budget, end to end: real content folder, real SQLite file, every document read
+back with feedparser by following the links a reader would follow."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from publisher.config import Config
+from publisher.errors import ConfigError
+from publisher.feeds import pages
+from publisher.feeds.build import build
+from publisher.store import Store
+
+BASE = "https://news.example.org/"
+FH = b"<fh:archive/>"
+
+
+def post(config: Config, n: int, *, day: int | None = None, words: int = 40, category: str = "News") -> Path:
+    day = n if day is None else day
+    rng = random.Random(n)
+    body = " ".join(rng.choice(["harbour", "freight", "minister", "budget", "port"]) for _ in range(words))
+    path = config.paths.content / f"posts/p{n:03d}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f'---\ntitle: "Post {n}"\ndate: 2025-01-01T06:00:00\nauthor: "Ana Ruiz"\ncategories: [{category}]\n---\n\n'
+        f"{body}\n",
+        encoding="utf-8",
+    )
+    # Dates from the post number: later numbers are newer unless a day is given.
+    text = path.read_text(encoding="utf-8").replace("2025-01-01T06:00:00", _date(day))
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _date(day: int) -> str:
+    month, d = divmod(day, 28)
+    return f"{2020 + month // 12:04d}-{month % 12 + 1:02d}-{d + 1:02d}T06:00:00"
+
+
+def local(config: Config, url: str) -> Path:
+    assert url.startswith(BASE), url
+    return config.paths.output / url[len(BASE) :]
+
+
+def links(doc: feedparser.FeedParserDict) -> dict[str, str]:
+    return {link["rel"]: link["href"] for link in doc.feed.get("links", [])}
+
+
+def read(path: Path) -> feedparser.FeedParserDict:
+    doc = feedparser.parse(path.read_bytes())
+    assert not doc.bozo, (path, doc.get("bozo_exception"))
+    return doc
+
+
+def history(config: Config, stem: str = "feed") -> tuple[list[str], list[list[str]], dict[str, bytes]]:
+    """(ids in the current Atom document, ids per archive page newest page first, bytes of each page by
+    file name), walking prev-archive links from the current document as an RFC 5005 client does."""
+    current = read(config.paths.output / f"{stem}.atom")
+    ids = [e.id for e in current.entries]
+    pages_seen: list[list[str]] = []
+    files: dict[str, bytes] = {}
+    url = links(current).get("prev-archive")
+    newer = None
+    while url:
+        path = local(config, url)
+        doc = read(path)
+        raw = path.read_bytes()
+        assert FH in raw, path
+        rels = links(doc)
+        assert rels["current"] == f"{BASE}{stem}.atom"
+        assert rels["self"] == url
+        if newer is None:
+            assert "next-archive" not in rels
+        else:
+            assert rels["next-archive"] == newer
+        pages_seen.append([e.id for e in doc.entries])
+        files[path.name] = raw
+        newer, url = url, rels.get("prev-archive")
+    return ids, pages_seen, files
+
+
+def published_uids(store: Store) -> set[str]:
+    return {uid for (uid,) in store.conn.execute("SELECT uid FROM items WHERE deleted_at IS NULL")}
+
+
+def assert_whole_history(config: Config, store: Store, stem: str = "feed", suffix: str = "") -> list[list[str]]:
+    current, archived, _ = history(config, stem)
+    every = current + [uid for page in archived for uid in page]
+    assert len(every) == len(set(every)), "an entry is in two documents"
+    assert set(every) == {uid + suffix for uid in published_uids(store)}
+    return archived
+
+
+@pytest.fixture
+def small(make_config: Callable[..., Config]) -> Config:
+    return make_config('[feeds]\nentries = 10\nformats = ["atom", "rss", "json"]\n')
+
+
+def test_archives_and_current_feed_hold_the_whole_history_once(small: Config, store: Store) -> None:
+    for n in range(23):
+        post(small, n)
+    build(small, store)
+    current, archived, _ = history(small)
+    assert 5 <= len(current) <= 10
+    assert all(len(page) <= 5 for page in archived)
+    assert_whole_history(small, store)
+    # Newest first everywhere, and every archived entry is older than every current one.
+    titles = [e.title for e in read(small.paths.output / "feed.atom").entries]
+    assert titles == sorted(titles, key=lambda t: -int(t.split()[1]))
+    # RSS links the newest archive page too; the oldest page has no prev-archive.
+    rss = (small.paths.output / "feed.rss").read_bytes()
+    assert b'rel="prev-archive"' in rss
+    oldest = read(small.paths.output / "feed-archive-1.atom")
+    assert "prev-archive" not in links(oldest)
+
+
+def test_archive_pages_stay_byte_identical_as_posts_arrive(small: Config, store: Store) -> None:
+    for n in range(23):
+        post(small, n)
+    build(small, store)
+    _, _, before = history(small)
+    newest_before = max(before, key=lambda name: int(name.split("-")[-1].split(".")[0]))
+    for n in range(23, 41):
+        post(small, n)
+        build(small, store)  # one post at a time, as a newsroom publishes
+    _, _, after = history(small)
+    assert len(after) > len(before)
+    for name, data in before.items():
+        if name == newest_before:
+            # The page that was newest gains its next-archive link, and nothing else.
+            lines = [line for line in after[name].splitlines() if b'rel="next-archive"' not in line]
+            assert lines == data.splitlines()
+        else:
+            assert after[name] == data, f"{name} changed"
+    assert_whole_history(small, store)
+
+
+def test_a_back_dated_post_goes_to_the_current_feed_and_pages_stay(small: Config, store: Store) -> None:
+    for n in range(23):
+        post(small, n)
+    build(small, store)
+    _, _, before = history(small)
+    post(small, 99, day=0)  # older than everything
+    build(small, store)
+    current, _, after = history(small)
+    assert after == before
+    doc = read(small.paths.output / "feed.atom")
+    assert "Post 99" in [e.title for e in doc.entries]
+    assert len(current) <= 10
+    assert_whole_history(small, store)
+
+
+def test_deleted_and_edited_entries_leave_or_change_only_their_page(small: Config, store: Store) -> None:
+    for n in range(23):
+        post(small, n)
+    build(small, store)
+    _, _, before = history(small)
+    gone = small.paths.content / "posts/p001.md"  # on the oldest page
+    gone.unlink()
+    build(small, store)
+    _, _, after = history(small)
+    changed = {name for name in before if after.get(name) != before[name]}
+    assert changed == {"feed-archive-1.atom"}
+    assert_whole_history(small, store)
+
+
+def test_full_rebuild_writes_the_same_pages(small: Config, store: Store) -> None:
+    for n in range(23):
+        post(small, n)
+    build(small, store)
+    _, _, before = history(small)
+    for path in small.paths.output.rglob("*"):
+        if path.is_file():
+            path.unlink()
+    report = build(small, store)
+    assert report.full
+    _, _, after = history(small)
+    assert after == before
+
+
+def test_correspondent_and_category_feeds_are_archived_too(small: Config, store: Store) -> None:
+    for n in range(23):
+        post(small, n, category="Business" if n % 2 else "News")
+    build(small, store)
+    assert_whole_history(small, store, "correspondents/ana-ruiz/feed", "#ana-ruiz")
+    current, archived, _ = history(small, "categories/business/feed")
+    ids = current + [uid for page in archived for uid in page]
+    assert len(ids) == len(set(ids)) == 11
+
+
+def test_a_feed_over_budget_carries_fewer_whole_entries(make_config: Callable[..., Config], store: Store) -> None:
+    config = make_config("[feeds]\nentries = 50\nmax_bytes = 65536\n")
+    for n in range(40):
+        post(config, n, words=500)  # ~3.5 KB of text each, 40 of them: well over 64 KiB
+    build(config, store)
+    for fmt in ("atom", "rss", "json"):
+        assert (config.paths.output / f"feed.{fmt}").stat().st_size <= 65536
+    doc = read(config.paths.output / "feed.atom")
+    assert pages.MIN_ENTRIES <= len(doc.entries) < 40
+    assert all("Read the whole article" not in e.content[0].value for e in doc.entries)
+    assert_whole_history(config, store)
+
+
+def test_when_the_minimum_is_too_big_the_older_entries_are_shortened(
+    make_config: Callable[..., Config], store: Store
+) -> None:
+    config = make_config("[feeds]\nentries = 50\nmax_bytes = 65536\n")
+    for n in range(pages.MIN_ENTRIES + 5):
+        post(config, n, words=2000)  # ~14 KB each: ten of them do not fit in 64 KiB
+    build(config, store)
+    for fmt in ("atom", "rss", "json"):
+        assert (config.paths.output / f"feed.{fmt}").stat().st_size <= 65536
+    doc = read(config.paths.output / "feed.atom")
+    assert len(doc.entries) == pages.MIN_ENTRIES
+    newest = doc.entries[0]
+    assert len(newest.content[0].value) > 10_000 and "Read the whole article" not in newest.content[0].value
+    assert "Read the whole article" in doc.entries[-1].content[0].value
+    assert_whole_history(config, store)
+
+
+def test_max_bytes_below_the_floor_is_refused(make_config: Callable[..., Config]) -> None:
+    with pytest.raises(ConfigError, match=r"feeds\.max_bytes"):
+        make_config("[feeds]\nmax_bytes = 1000\n")
