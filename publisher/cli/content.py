@@ -221,8 +221,8 @@ def build(app: App) -> None:
     config = app.config
     require_content(config)
     with open_store(config) as store:
-        with progress_bar("scanning") as progress:
-            report = run_build(config, store, progress=progress)
+        with progress_bar("scanning") as progress, progress_bar("feeds", at_least=10) as feed_progress:
+            report = run_build(config, store, progress=progress, feed_progress=feed_progress)
         _print_scan(report.scan, store)
         items = db.count_items(store)
         people = len(db.published_correspondents(store))
