@@ -21,12 +21,13 @@ and an RSS ``<enclosure length="0">``; RSS authors are ``dc:creator`` (RSS ``<au
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -267,8 +268,14 @@ def render(
     if fmt not in FORMATS:
         raise ValueError(f"unknown feed format {fmt!r} (known: {', '.join(FORMATS)})")
     cache: Fragments = {} if fragments is None else fragments
+    nudged: set[int] = set()
+    if fmt == "atom":
+        entries, nudged = _distinct_updated(entries, config.site.tz)
     parts = []
-    for e in entries:
+    for i, e in enumerate(entries):
+        if i in nudged:  # its instant depends on its neighbours: not for reuse
+            parts.append(entry_fragment(e, config, fmt))
+            continue
         frag = cache.get((e.uid, fmt))
         if frag is None:
             frag = cache[(e.uid, fmt)] = entry_fragment(e, config, fmt)
@@ -287,6 +294,28 @@ def render(
         head = bytes(fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True))
         tail = _RSS_TAIL
     return head[: -len(tail)] + b"".join(parts) + tail
+
+
+def _distinct_updated(entries: list[FeedEntry], tz: tzinfo) -> tuple[list[FeedEntry], set[int]]:
+    """The entries, each with an ``updated`` no other entry of the document has, and the positions of those
+    that were moved.
+
+    Posts dated by day alone, or a correspondent's sections of one article, share their ``updated`` instant;
+    feed readers that tell entries apart by it would merge them (the W3C validator warns). Within one
+    document, a later entry holding an instant already taken moves a second later, as many times as needed.
+    """
+    seen: set[datetime] = set()
+    out, nudged = [], set()
+    for i, e in enumerate(entries):
+        at = _utc(e.updated, tz)
+        if at in seen:
+            while at in seen:
+                at += timedelta(seconds=1)
+            e = dataclasses.replace(e, updated=at)
+            nudged.add(i)
+        seen.add(at)
+        out.append(e)
+    return out, nudged
 
 
 _ATOM_TAIL = b"</feed>\n"

@@ -226,3 +226,13 @@ def test_when_the_minimum_is_too_big_the_older_entries_are_shortened(
 def test_max_bytes_below_the_floor_is_refused(make_config: Callable[..., Config]) -> None:
     with pytest.raises(ConfigError, match=r"feeds\.max_bytes"):
         make_config("[feeds]\nmax_bytes = 1000\n")
+
+
+def test_entries_of_one_day_get_distinct_updated_instants(small: Config, store: Store) -> None:
+    for n in range(4):
+        post(small, n, day=5)  # same date and time
+    build(small, store)
+    doc = read(small.paths.output / "feed.atom")
+    updated = [e.updated for e in doc.entries]
+    assert len(set(updated)) == 4
+    assert all(e.updated_parsed >= e.published_parsed for e in doc.entries)
