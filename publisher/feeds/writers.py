@@ -14,6 +14,7 @@ import ctypes
 import os
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from publisher.disk import fsync_dir
@@ -77,6 +78,29 @@ def sync_filesystem(folder: Path) -> None:
     try:
         if syncfs(fd) != 0:
             os.sync()
+    finally:
+        os.close(fd)
+
+
+def sync_files(paths: Iterable[Path]) -> None:
+    """Flush the bytes of the files ``paths``, all at once: fsyncs issued together share the file system's
+    journal commits, where one after another each waits for its own."""
+    files = [Path(p) for p in paths]
+    if len(files) <= 1:
+        for path in files:
+            _fsync_file(path)
+        return
+    with ThreadPoolExecutor(max_workers=min(16, len(files))) as pool:
+        list(pool.map(_fsync_file, files))
+
+
+def _fsync_file(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
     finally:
         os.close(fd)
 
