@@ -71,10 +71,13 @@ def build(
         paths = {k: v for k, v in previous.items() if k not in gone} | {k: s.path for k, s in fresh.items()}
     # Entries whose archived copies must be written again: edited or gone.
     changed_items = set(scan.updated) | set(scan.removed)
+    new_items = set(scan.added) | set(scan.updated)
     renderer = pages.Renderer(config, store, ctx)
     keys = sorted(fresh)
     for done, key in enumerate(keys, start=1):
-        result = pages.build_feed(renderer, fresh[key], full=report.full, changed_items=changed_items)
+        result = pages.build_feed(
+            renderer, fresh[key], full=report.full, changed_items=changed_items, new_items=new_items
+        )
         report.feeds_written += result.written
         report.archive_pages += result.pages
         if feed_progress is not None:
@@ -95,8 +98,11 @@ def build(
         if writers.write_if_changed(out / "feeds.opml", opml, sync_folder=False):
             report.feeds_written.append("feeds.opml")
     report.feeds_written += _publish_attachments(config, store)
+    # Feeds are flushed together: one syncfs after a full build, concurrent fsyncs after a few files.
     if report.full:
         writers.sync_filesystem(out)
+    else:
+        writers.sync_files(out / rel for rel in report.feeds_written)
     writers.sync_folders(out / rel for rel in report.feeds_written)
     with store.transaction():
         store.set_meta("feeds", json.dumps({str(k): v for k, v in paths.items()}, sort_keys=True))

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -38,8 +40,8 @@ from publisher.store import Store, archives
 MIN_ENTRIES = 10
 # Bytes set aside for a document's head (title, links, hubs) when entries are counted against the budget.
 HEAD_ROOM = 8192
-# Serialized entries kept for reuse by later feeds of the same build, in bytes.
-CACHE_BYTES = 24 * 1024 * 1024
+# Serialized entries kept for reuse by later feeds and builds, in bytes.
+CACHE_BYTES = 16 * 1024 * 1024
 
 
 def page_path(spec: FeedSpec, page: int) -> str:
@@ -51,15 +53,46 @@ def page_spec(spec: FeedSpec, page: int) -> FeedSpec:
     return dataclasses.replace(spec, path=f"{spec.path}-archive-{page}")
 
 
+class FragmentCache:
+    """Serialized entries by (entry, format, the settings they depend on); the least recently used go past
+    a byte limit. Kept between the builds of a running daemon, so a new post serializes one entry, not the
+    fifty of each feed it lands in. An edited entry is another key: its old bytes are never served."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._data: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...]) -> bytes | None:
+        with self._lock:
+            frag = self._data.get(key)
+            if frag is not None:
+                self._data.move_to_end(key)
+            return frag
+
+    def put(self, key: tuple[object, ...], frag: bytes) -> None:
+        with self._lock:
+            if key in self._data:
+                return
+            self._data[key] = frag
+            self.size += len(frag)
+            while self.size > self.limit and self._data:
+                _, old = self._data.popitem(last=False)
+                self.size -= len(old)
+
+
+SHARED = FragmentCache(CACHE_BYTES)
+
+
 @dataclass
 class Renderer:
-    """Turns stored entries into serialized ones, each once per build for every feed and format."""
+    """Turns stored entries into serialized ones, each once for every feed and format that holds it."""
 
     config: Config
     store: Store
     ctx: catalog.Context
-    fragments: feeds.Fragments = field(default_factory=dict)
-    _cached: int = 0
+    cache: FragmentCache = field(default_factory=lambda: SHARED)
 
     def load(self, listing: Sequence[archives.Entry]) -> list[FeedEntry]:
         """The feed entries of ``listing`` (from store/archives.py), in its order; deleted ones left out."""
@@ -75,20 +108,17 @@ class Renderer:
         return len(self.fragment(entry, fmt))
 
     def fragment(self, entry: FeedEntry, fmt: FeedFormat) -> bytes:
-        frag = self.fragments.get((entry.uid, fmt))
+        site = self.config.site
+        key = (entry, fmt, site.tz, site.author)
+        frag = self.cache.get(key)
         if frag is None:
-            if self._cached > CACHE_BYTES:
-                # Memory stays bounded on a cold build of a large archive; current entries come back soon.
-                self.fragments.clear()
-                self._cached = 0
-            frag = self.fragments[(entry.uid, fmt)] = feeds.entry_fragment(entry, self.config, fmt)
-            self._cached += len(frag)
+            frag = feeds.entry_fragment(entry, self.config, fmt)
+            self.cache.put(key, frag)
         return frag
 
     def document(self, spec: FeedSpec, entries: Sequence[FeedEntry], fmt: FeedFormat, archive: Archive) -> bytes:
-        for e in entries:
-            self.fragment(e, fmt)
-        return feeds.render(spec, entries, self.config, fmt, archive=archive, fragments=self.fragments)
+        fragments: feeds.Fragments = {(e.uid, fmt): self.fragment(e, fmt) for e in entries}
+        return feeds.render(spec, entries, self.config, fmt, archive=archive, fragments=fragments)
 
 
 @dataclass
@@ -97,12 +127,14 @@ class FeedResult:
     pages: int = 0
 
 
-def build_feed(r: Renderer, spec: FeedSpec, *, full: bool, changed_items: set[str]) -> FeedResult:
-    """Write the current documents of ``spec`` and the archive pages that are new or changed.
+def build_feed(r: Renderer, spec: FeedSpec, *, full: bool, changed_items: set[str], new_items: set[str]) -> FeedResult:
+    """Write the current documents of ``spec`` and the archive pages that are new or changed. The caller
+    flushes what was written (:func:`writers.sync_filesystem`, :func:`writers.sync_files`).
 
-    ``full``: write every page (a first build, or settings that shape every feed changed); the caller then
-    flushes them all at once (:func:`writers.sync_filesystem`). Else only new pages, the page before them,
-    and pages holding one of ``changed_items`` (edited or deleted items), each flushed as it is written.
+    ``full``: write every page (a first build, or settings that shape every feed changed). Else only new
+    pages, the page before them, and pages holding one of ``changed_items`` (edited or deleted items);
+    the current document is then read from its recorded entries plus those of ``new_items`` (the items the
+    scan added or changed), without walking the feed's history.
     """
     config, store = r.config, r.store
     out = config.paths.output
@@ -113,7 +145,11 @@ def build_feed(r: Renderer, spec: FeedSpec, *, full: bool, changed_items: set[st
     key = str(spec.key)  # as the store keeps it: site, category/news, ...
     last = archives.last_page(store, key)
     first_new = last + 1
-    tail = archives.current_entries(store, key)  # newest first
+    # newest first
+    if full or not archives.recorded(store, key):
+        tail = archives.unplaced_entries(store, key)
+    else:
+        tail = archives.current_entries(store, key, new_items)
     new_pages: list[list[archives.Entry]] = []
     pending: tuple[int, list[FeedEntry]] | None = None  # a new page written once the one after it is known
 
@@ -128,7 +164,7 @@ def build_feed(r: Renderer, spec: FeedSpec, *, full: bool, changed_items: set[st
         )
         data = r.document(page_spec(spec, number), entries, "atom", archive)
         rel = page_path(spec, number)
-        if writers.write_if_changed(out / rel, data, sync_folder=False, sync_file=not full):
+        if writers.write_if_changed(out / rel, data, sync_folder=False, sync_file=False):
             result.written.append(rel)
 
     def close(members: list[archives.Entry], entries: list[FeedEntry]) -> None:
@@ -179,12 +215,12 @@ def build_feed(r: Renderer, spec: FeedSpec, *, full: bool, changed_items: set[st
         else:
             data = r.document(spec, current, fmt, archive)
         rel = spec.file(fmt)
-        if writers.write_if_changed(out / rel, data, sync_folder=False, sync_file=not full):
+        if writers.write_if_changed(out / rel, data, sync_folder=False, sync_file=False):
             result.written.append(rel)
-    if new_pages:
-        with store.transaction():
-            for number, members in enumerate(new_pages, start=first_new):
-                archives.add_page(store, key, number, members)
+    with store.transaction():
+        for number, members in enumerate(new_pages, start=first_new):
+            archives.add_page(store, key, number, members)
+        archives.keep_current(store, key, tail)
     result.pages = last
     return result
 

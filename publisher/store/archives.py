@@ -1,15 +1,18 @@
-"""The ``feed_archive`` table: which RFC 5005 archive page of which feed holds an entry.
+"""The ``feed_archive`` table: which document of which feed holds an entry.
 
-A feed's entries that are not in this table make its current document; a page, once rows are added for
-it, keeps them. Entry listings join the content tables read-only, so the current document of a feed is
-found with one query whatever the length of its history. Entries come back newest first as
-``(uid, item_key, section_id)``: ``section_id`` for correspondent feeds, whose entries are sections, else None.
+Page 0 is the feed's current document, pages 1, 2, ... its RFC 5005 archive pages (1 the oldest). An entry
+gets a row the first time a build puts it in its feed, on page 0; when a page is made its entries move to
+it and stay there. Entry listings join the content tables read-only, so an entry that left the feed (its
+item deleted, its category removed) is listed nowhere while its row waits for its return. A feed's
+current document is read from its page-0 rows plus the entries of the items a scan just changed, without
+walking the feed's whole history. Entries come back newest first as ``(uid, item_key, section_id)``:
+``section_id`` for correspondent feeds, whose entries are sections, else None.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from publisher.store.db import Store
@@ -18,44 +21,111 @@ Entry = tuple[str, str, int | None]
 _CHUNK = 500
 
 
-def _listing(key: str, where: str) -> tuple[str, list[object]]:
-    """SQL and leading parameters listing the published entries of feed ``key`` that meet ``where`` (a
-    condition on ``a``, the entry's archive row, if any)."""
+def _placed(key: str, where: str) -> tuple[str, list[object]]:
+    """Like :func:`_listing`, for entries that have a row, read from their rows (through the index on
+    feed and page) rather than from the feed's whole history."""
     kind, _, slug = key.partition("/")
     if kind == "site":
         return (
-            "SELECT i.uid, i.key, NULL FROM items i"
-            f" LEFT JOIN feed_archive a ON a.feed_key = ? AND a.uid = i.uid"
-            f" WHERE i.deleted_at IS NULL AND {where} ORDER BY i.published DESC, i.key",
+            "SELECT i.uid, i.key, NULL, i.published, i.key, 0 FROM feed_archive a"
+            " CROSS JOIN items i ON i.key = a.item_key AND i.uid = a.uid"
+            f" WHERE a.feed_key = ? AND i.deleted_at IS NULL AND {where}",
             [key],
         )
     if kind == "correspondent":
         return (
-            "SELECT i.uid || '#' || s.anchor, i.key, s.id FROM sections s JOIN items i ON i.key = s.item_key"
-            " LEFT JOIN feed_archive a ON a.feed_key = ? AND a.uid = i.uid || '#' || s.anchor"
-            f" WHERE s.correspondent_slug = ? AND i.deleted_at IS NULL AND {where}"
-            " ORDER BY i.published DESC, i.key, s.position",
+            "SELECT a.uid, i.key, s.id, i.published, i.key, s.position FROM feed_archive a"
+            " CROSS JOIN items i ON i.key = a.item_key"
+            " CROSS JOIN sections s ON s.item_key = i.key AND a.uid = i.uid || '#' || s.anchor"
+            f" WHERE a.feed_key = ? AND s.correspondent_slug = ? AND i.deleted_at IS NULL AND {where}",
             [key, slug],
         )
     return (
-        "SELECT i.uid, i.key, NULL FROM item_categories c JOIN items i ON i.key = c.item_key"
-        " LEFT JOIN feed_archive a ON a.feed_key = ? AND a.uid = i.uid"
-        f" WHERE c.kind = ? AND c.value = ? AND i.deleted_at IS NULL AND {where}"
-        " ORDER BY i.published DESC, i.key",
+        "SELECT i.uid, i.key, NULL, i.published, i.key, 0 FROM feed_archive a"
+        " CROSS JOIN items i ON i.key = a.item_key AND i.uid = a.uid"
+        " CROSS JOIN item_categories c ON c.item_key = i.key"
+        f" WHERE a.feed_key = ? AND c.kind = ? AND c.value = ? AND i.deleted_at IS NULL AND {where}",
         [key, kind, slug],
     )
 
 
-def current_entries(store: Store, key: str) -> list[Entry]:
-    """The published entries of feed ``key`` on no archive page, newest first."""
-    sql, params = _listing(key, "a.uid IS NULL")
-    return [(uid, item, sid) for uid, item, sid in store.conn.execute(sql, params)]
+def _listing(key: str, where: str) -> tuple[str, list[object]]:
+    """SQL and leading parameters listing the published entries of feed ``key`` that meet ``where`` (a
+    condition on ``a``, the entry's row in this table, and ``i``, its item); each row is
+    ``(uid, item_key, section_id, published, key, position)``."""
+    kind, _, slug = key.partition("/")
+    if kind == "site":
+        return (
+            "SELECT i.uid, i.key, NULL, i.published, i.key, 0 FROM items i"
+            " LEFT JOIN feed_archive a ON a.feed_key = ? AND a.uid = i.uid"
+            f" WHERE i.deleted_at IS NULL AND {where}",
+            [key],
+        )
+    if kind == "correspondent":
+        return (
+            "SELECT i.uid || '#' || s.anchor, i.key, s.id, i.published, i.key, s.position"
+            " FROM sections s JOIN items i ON i.key = s.item_key"
+            " LEFT JOIN feed_archive a ON a.feed_key = ? AND a.uid = i.uid || '#' || s.anchor"
+            f" WHERE s.correspondent_slug = ? AND i.deleted_at IS NULL AND {where}",
+            [key, slug],
+        )
+    return (
+        "SELECT i.uid, i.key, NULL, i.published, i.key, 0 FROM item_categories c JOIN items i ON i.key = c.item_key"
+        " LEFT JOIN feed_archive a ON a.feed_key = ? AND a.uid = i.uid"
+        f" WHERE c.kind = ? AND c.value = ? AND i.deleted_at IS NULL AND {where}",
+        [key, kind, slug],
+    )
+
+
+def _newest_first(rows: Iterable[tuple[Any, ...]]) -> list[Entry]:
+    ordered = sorted(rows, key=lambda r: (r[4], r[5]))  # key, then position: ties of published keep this
+    ordered.sort(key=lambda r: r[3], reverse=True)
+    seen: set[str] = set()
+    out: list[Entry] = []
+    for uid, item, sid, *_ in ordered:
+        if uid not in seen:
+            seen.add(uid)
+            out.append((uid, item, sid))
+    return out
+
+
+def unplaced_entries(store: Store, key: str) -> list[Entry]:
+    """The published entries of feed ``key`` that have no row yet or are on page 0, newest first: the whole
+    history is walked (a full build)."""
+    sql, params = _listing(key, "(a.uid IS NULL OR a.page = 0)")
+    return _newest_first(store.conn.execute(sql, params))
+
+
+def current_entries(store: Store, key: str, item_keys: Iterable[str]) -> list[Entry]:
+    """The published entries of feed ``key`` on page 0, and those of ``item_keys`` that have no row yet,
+    newest first (an incremental build: ``item_keys`` are the items the scan added or changed)."""
+    sql, params = _placed(key, "a.page = 0")
+    rows = store.conn.execute(sql, params).fetchall()
+    keys = sorted(set(item_keys))
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        sql, params = _listing(key, f"a.uid IS NULL AND i.key IN ({','.join('?' * len(chunk))})")
+        rows += store.conn.execute(sql, [*params, *chunk]).fetchall()
+    return _newest_first(rows)
+
+
+def keep_current(store: Store, key: str, entries: Sequence[Entry]) -> None:
+    """Record ``entries`` as on page 0 of feed ``key`` (those already recorded keep their page)."""
+    store.conn.executemany(
+        "INSERT OR IGNORE INTO feed_archive(feed_key, uid, item_key, page) VALUES (?, ?, ?, 0)",
+        [(key, uid, item) for uid, item, _ in entries],
+    )
 
 
 def page_entries(store: Store, key: str, page: int) -> list[Entry]:
     """The published entries of feed ``key`` on archive page ``page``, newest first."""
-    sql, params = _listing(key, "a.page = ?")
-    return [(uid, item, sid) for uid, item, sid in store.conn.execute(sql, [*params, page])]
+    sql, params = _placed(key, "a.page = ?")
+    return _newest_first(store.conn.execute(sql, [*params, page]))
+
+
+def recorded(store: Store, key: str) -> bool:
+    """Whether any entry of feed ``key`` has a row (false for a feed never built, or built before rows)."""
+    return store.conn.execute("SELECT 1 FROM feed_archive WHERE feed_key = ? LIMIT 1", (key,)).fetchone() is not None
 
 
 def last_page(store: Store, key: str) -> int:
@@ -74,7 +144,8 @@ def pages_holding(store: Store, key: str, item_keys: Iterable[str]) -> set[int]:
         pages.update(
             int(p)
             for (p,) in store.conn.execute(
-                f"SELECT DISTINCT page FROM feed_archive WHERE feed_key = ? AND item_key IN ({marks})", [key, *chunk]
+                f"SELECT DISTINCT page FROM feed_archive WHERE feed_key = ? AND page > 0 AND item_key IN ({marks})",
+                [key, *chunk],
             )
         )
     return pages
@@ -83,7 +154,8 @@ def pages_holding(store: Store, key: str, item_keys: Iterable[str]) -> set[int]:
 def add_page(store: Store, key: str, page: int, entries: Sequence[Entry]) -> None:
     """Record archive page ``page`` of feed ``key`` as holding ``entries``."""
     store.conn.executemany(
-        "INSERT INTO feed_archive(feed_key, uid, item_key, page) VALUES (?, ?, ?, ?)",
+        "INSERT INTO feed_archive(feed_key, uid, item_key, page) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(feed_key, uid) DO UPDATE SET page = excluded.page",
         [(key, uid, item, page) for uid, item, _ in entries],
     )
 
