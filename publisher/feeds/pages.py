@@ -14,8 +14,9 @@ big are the older of them shortened to their summary and a link, the newest alwa
 
 Which page holds an entry is recorded when the page is made and never changes (store/archives.py): new
 posts, even back-dated ones, go to the current document, so a page's bytes never change when posts arrive.
-A page is written again only when one of its own entries is edited or deleted, and the newest page once
-more when the page after it is made (to gain its ``next-archive`` link).
+A page is written again only when one of its own entries is edited or deleted. Its ``next-archive`` link
+names the page after it even before that page is made (a dangling link until then, which RFC 5005 clients,
+walking ``prev-archive`` from the current document, never follow), so that making it changes nothing.
 """
 
 from __future__ import annotations
@@ -151,15 +152,17 @@ def build_feed(r: Renderer, spec: FeedSpec, *, full: bool, changed_items: set[st
     else:
         tail = archives.current_entries(store, key, new_items)
     new_pages: list[list[archives.Entry]] = []
-    pending: tuple[int, list[FeedEntry]] | None = None  # a new page written once the one after it is known
 
     def atom_url(path: str) -> str:
         return feeds.feed_url(config, dataclasses.replace(spec, path=path), "atom")
 
-    def write_page(number: int, entries: Sequence[FeedEntry], newest: int) -> None:
+    def write_page(number: int, entries: Sequence[FeedEntry]) -> None:
+        # next-archive names the page after this one even while that page is still to be made, so a
+        # page never changes when the next one arrives (RFC 5005 clients walk prev-archive from the
+        # current document and never follow it before then).
         archive = Archive(
             prev=atom_url(page_spec(spec, number - 1).path) if number > 1 else "",
-            next=atom_url(page_spec(spec, number + 1).path) if number < newest else "",
+            next=atom_url(page_spec(spec, number + 1).path),
             current=feeds.feed_url(config, spec, "atom"),
         )
         data = r.document(page_spec(spec, number), entries, "atom", archive)
@@ -168,12 +171,10 @@ def build_feed(r: Renderer, spec: FeedSpec, *, full: bool, changed_items: set[st
             result.written.append(rel)
 
     def close(members: list[archives.Entry], entries: list[FeedEntry]) -> None:
-        nonlocal pending, last
+        nonlocal last
         last += 1
         new_pages.append(members)
-        if pending is not None:
-            write_page(pending[0], pending[1], last)
-        pending = (last, entries)
+        write_page(last, entries)
 
     # 1. By count: the oldest entries move to pages while the current document holds too many.
     while len(tail) > cfg.entries:
@@ -200,14 +201,10 @@ def build_feed(r: Renderer, spec: FeedSpec, *, full: bool, changed_items: set[st
     shortened = not _fits(r, current, formats, budget)
     if shortened:
         current = _shorten(r, current, formats, budget)
-    if pending is not None:
-        write_page(pending[0], pending[1], last)
     # Pages made earlier that must be written again.
     again: set[int] = set(range(1, first_new)) if full else archives.pages_holding(store, key, changed_items)
-    if first_new > 1 and last >= first_new:
-        again.add(first_new - 1)  # gains its next-archive link
     for number in sorted(p for p in again if p < first_new):
-        write_page(number, r.load(archives.page_entries(store, key, number)), last)
+        write_page(number, r.load(archives.page_entries(store, key, number)))
     archive = Archive(prev=atom_url(page_spec(spec, last).path) if last else "")
     for fmt in formats:
         if shortened:
