@@ -357,7 +357,8 @@ def _atom_entry(e: FeedEntry, config: Config) -> str:
     if body:
         out.append(f'    <content type="html">{_t(body)}</content>\n')
     out.append(f'    <link href="{_a(_line(e.url))}" rel="alternate" type="text/html"/>\n')
-    summary = xml_safe(e.summary).strip()
+    # An entry with neither text nor summary (an empty post) carries its title, so readers show something.
+    summary = xml_safe(e.summary).strip() or ("" if body else _line(e.title))
     if summary:
         out.append(f'    <summary type="html">{_t(html.escape(summary, quote=False))}</summary>\n')
     out += [f'    <category term="{_a(t)}"/>\n' for t in (_line(c) for c in e.categories) if t]
