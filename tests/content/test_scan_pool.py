@@ -3,6 +3,7 @@ leaves it, bad files included."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ def test_pool_and_single_process_scans_record_the_same(
 
 def test_results_come_back_in_order_from_several_workers(config: Config) -> None:
     _fill(config)
-    cands = list(scanner._walk(config.paths.content, config))
+    cands = list(scanner._walk(config.paths.content, config, Counter()))
     loaded = list(scanner._load_all(cands, config.content.max_file_size, config.site.tz, "Desk", workers=2))
     assert [x.cand.relpath for x in loaded] == [c.relpath for c in cands]
     assert sum(1 for x in loaded if x.parsed is not None) == FILES
