@@ -229,6 +229,7 @@ def build(app: App) -> None:
     click.echo(f"store: {items} items, {people} correspondents")
     click.echo(
         f"feeds: {report.feeds_total} feeds, {len(report.feeds_written)} files written, "
+        f"{len(report.archives_written)} archive pages written, "
         f"{len(report.feeds_removed)} removed, in {config.paths.output} ({report.seconds:.2f}s)"
     )
 

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 class BuildReport:
     scan: scanner.ScanReport
     feeds_written: list[str] = field(default_factory=list)  # output-relative paths whose bytes changed
+    # Archive pages written (new, or holding an edited entry): files, but no feed anyone subscribes to.
+    archives_written: list[str] = field(default_factory=list)
     feeds_removed: list[str] = field(default_factory=list)
     feeds_total: int = 0  # feeds (not files) that exist after the build
     archive_pages: int = 0  # archive pages of the feeds written (each feed's count, summed)
@@ -79,6 +81,7 @@ def build(
             renderer, fresh[key], full=report.full, changed_items=changed_items, new_items=new_items
         )
         report.feeds_written += result.written
+        report.archives_written += result.archived
         report.archive_pages += result.pages
         if feed_progress is not None:
             feed_progress(done, len(keys))
@@ -102,8 +105,8 @@ def build(
     if report.full:
         writers.sync_filesystem(out)
     else:
-        writers.sync_files(out / rel for rel in report.feeds_written)
-    writers.sync_folders(out / rel for rel in report.feeds_written)
+        writers.sync_files(out / rel for rel in report.feeds_written + report.archives_written)
+    writers.sync_folders(out / rel for rel in report.feeds_written + report.archives_written)
     with store.transaction():
         store.set_meta("feeds", json.dumps({str(k): v for k, v in paths.items()}, sort_keys=True))
         store.set_meta("feeds_fingerprint", fingerprint)

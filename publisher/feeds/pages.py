@@ -124,7 +124,8 @@ class Renderer:
 
 @dataclass
 class FeedResult:
-    written: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)  # current documents whose bytes changed
+    archived: list[str] = field(default_factory=list)  # archive pages whose bytes changed
     pages: int = 0
 
 
@@ -168,7 +169,7 @@ def build_feed(r: Renderer, spec: FeedSpec, *, full: bool, changed_items: set[st
         data = r.document(page_spec(spec, number), entries, "atom", archive)
         rel = page_path(spec, number)
         if writers.write_if_changed(out / rel, data, sync_folder=False, sync_file=False):
-            result.written.append(rel)
+            result.archived.append(rel)
 
     def close(members: list[archives.Entry], entries: list[FeedEntry]) -> None:
         nonlocal last
