@@ -192,7 +192,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         feed_key TEXT NOT NULL,         -- "site", "category/news", "correspondent/ana-ruiz", ...
         uid TEXT NOT NULL,              -- the entry's id in that feed
         item_key TEXT NOT NULL,
-        page INTEGER NOT NULL,          -- 1 = the oldest page
+        page INTEGER NOT NULL,          -- 0 = the current document, 1 = the oldest archive page
         PRIMARY KEY (feed_key, uid)
     ) WITHOUT ROWID;
     CREATE INDEX feed_archive_page ON feed_archive(feed_key, page);
