@@ -218,8 +218,13 @@ class Composer:
             slot_values(name, email, unsubscribe, preferences, for_html=True), prepared.encodings[1]
         )
         mid = str(row["message_id"]).strip("<>")
+        subject = b""
+        if prepared.personal_subject is not None:
+            values = slot_values(name, email, unsubscribe, preferences, for_html=False)
+            subject = header_value(prepared.personal_subject.fill(values)).encode("ascii")
         return prepared.message.fill(
             {
+                "subject": subject,
                 "to": address_header(name, row["recipient"]).encode("ascii"),
                 "date": self._date().encode("ascii"),
                 "message_id": mid.encode("ascii"),
@@ -229,15 +234,16 @@ class Composer:
             }
         )
 
-    def _splice(self, bodies: DigestBodies, list_id_value: str, subject: str) -> Splice:
+    def _splice(self, prepared: _Prepared) -> Splice:
         """The digest's message with holes for what differs per recipient (see :meth:`_digest`)."""
+        bodies = prepared.bodies
         headers = [
             ("From", self.from_header),
             ("To", HOLE["to"]),
-            ("Subject", subject),
+            ("Subject", prepared.subject if prepared.personal_subject is None else HOLE["subject"]),
             ("Date", HOLE["date"]),
             ("Message-ID", f"<{HOLE['message_id']}>"),
-            ("List-Id", list_id_value),
+            ("List-Id", prepared.list_id),
             ("List-Unsubscribe", HOLE["list_unsubscribe"]),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ("Precedence", "bulk"),
@@ -281,7 +287,7 @@ class Composer:
             period_end=datetime.fromisoformat(end),
         )
         prepared = _Prepared(bodies, list_id(self.config, scope, title))
-        prepared.message = self._splice(bodies, prepared.list_id, prepared.subject)
+        prepared.message = self._splice(prepared)
         self._digests[key] = prepared
         while len(self._digests) > _CACHE_SIZE:
             self._digests.popitem(last=False)
@@ -352,11 +358,16 @@ def _single(headers: Sequence[tuple[str, str]], text: str, page: str) -> bytes:
 class _Prepared:
     """A digest ready to personalise: bodies with slots, and the headers every copy shares."""
 
-    __slots__ = ("bodies", "encodings", "list_id", "message", "subject")
+    __slots__ = ("bodies", "encodings", "list_id", "message", "personal_subject", "subject")
 
     def __init__(self, bodies: DigestBodies, list_id: str) -> None:
+        from publisher.mail.render import Body
+
         self.bodies = bodies
         self.list_id = list_id
+        # A subject template may name the reader ({{ subscriber.name }}): then it is filled per copy.
+        subject = Body.parse(bodies.subject)
+        self.personal_subject = subject if len(subject.parts) > 1 else None
         self.subject = header_value(bodies.subject)
         self.encodings = (bodies.text_encoding, bodies.html_encoding)
         self.message = Splice(b"")

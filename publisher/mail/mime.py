@@ -27,7 +27,8 @@ _UTF8 = Charset("utf-8")
 def header_value(value: str, name: str = "Subject") -> str:
     """A header value on one logical line, RFC 2047-encoded when not ASCII, folded at 78 columns."""
     text = one_line(value)
-    charset = "us-ascii" if text.isascii() else "utf-8"
+    # Text shaped like an RFC 2047 encoded word would be decoded by mail readers: encoded, it reads as written.
+    charset = "us-ascii" if text.isascii() and "=?" not in text else "utf-8"
     return Header(text, charset=charset, header_name=name, maxlinelen=78).encode(linesep="\r\n")
 
 
@@ -95,7 +96,7 @@ def make_boundary(seed: bytes) -> str:
 
 # Holes in a prepared message. NUL is in no header value and no transfer-encoded body, so a marker made of
 # it cannot be mistaken for content.
-HOLES = ("to", "date", "message_id", "list_unsubscribe", "text", "html")
+HOLES = ("subject", "to", "date", "message_id", "list_unsubscribe", "text", "html")
 HOLE = {name: f"\0{name}\0" for name in HOLES}
 HOLE_RE = re.compile(b"\0(" + b"|".join(n.encode("ascii") for n in HOLES) + b")\0")
 

@@ -580,7 +580,7 @@ def render_plan(config: Config, store: Store, plan: DigestPlan) -> RenderedDiges
     return RenderedDigest(
         scope=plan.scope,
         title=plan.title,
-        subject=bodies.subject,
+        subject=Body.parse(bodies.subject).fill(slot_values(*sample, prefs, for_html=False)),
         html=bodies.html.fill(slot_values(*sample, prefs, for_html=True)),
         text=bodies.text.fill(slot_values(*sample, prefs, for_html=False)),
         section_count=bodies.section_count,

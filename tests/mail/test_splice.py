@@ -263,3 +263,22 @@ def test_a_batch_read_ahead_composes_the_same_copies(
         date = re.compile(rb"\r\nDate: [^\r]+")
         assert date.sub(b"", data) == date.sub(b"", one_by_one[row["id"]])
     assert len(one_by_one) == len(readers)
+
+
+def test_a_subject_naming_the_reader_is_filled_per_copy(make_config: Callable[..., Config], store: Store) -> None:
+    config = make_config(MAILTO + '[digest]\nsubject = "For {{ subscriber.name }}: {{ count }} new from {{ title }}"\n')
+    seed(store)
+    readers = add_readers(store)
+    digests.queue(config, store, now=NOW)
+    composer = messages.Composer(config, config.paths.database)
+    try:
+        for row in outbox_rows(store, "digest"):
+            data = composer(row).data
+            assert b"%%" not in data
+            name = subs.clean_name(readers[row["recipient"]].name)
+            assert parse(data)["Subject"] == " ".join(f"For {name}: 2 new from Ana Ruiz".split())
+    finally:
+        composer.close()
+    subs.add(store, "late@example.org", "Late", [subs.parse_follow("tomas-berg")], confirmed=True)
+    preview = digests.preview(config, store, "ana-ruiz", now=NOW + timedelta(hours=1))
+    assert preview.subject.startswith("For Sample Reader:")
