@@ -8,7 +8,8 @@ Four senders in the same run, against the same smtp-sink:
   same count, ``-l`` the size of our digest);
 - the whole command, ``publisher digest send``, as an operator types it, in its own process over a store
   whose subscribers have nothing queued yet: start-up, planning, queueing every row, rendering and the
-  drain, timed from the exec to the exit;
+  drain, timed from the exec to the exit, with its CPU time (the command's and its compose worker's), which
+  a busy machine disturbs less than the wall time;
 - the outbox drain (``publisher.delivery.outbox.drain`` over a real SQLite file with every row queued by
   ``publisher.mail.digests.queue``, messages made by ``publisher.mail.messages.Composer``, SMTP through the pool);
 - a plain ``smtplib`` loop on one connection sending the same messages (made by the same Composer).
@@ -218,13 +219,17 @@ def run_command(config_path: Path, messages: int) -> dict[str, Any]:
     """``publisher digest send`` in a fresh interpreter, as typed by an operator, from exec to exit."""
     cmd = [sys.executable, "-m", "publisher", "--config", str(config_path), "digest", "send"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env, cwd=config_path.parent)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU of the command and of its compose worker (it waits for it): steadier than wall time on a busy machine.
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     sent = next((line.split()[1] for line in out.stdout.splitlines() if line.startswith("Sent ")), "")
     if out.returncode != 0 or sent != str(messages):
         raise SystemExit(f"publisher digest send failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    return {"sent": messages, "seconds": seconds}
+    return {"sent": messages, "seconds": seconds, "cpu_seconds": cpu}
 
 
 def run_child(*args: str) -> dict[str, Any]:
@@ -325,6 +330,9 @@ def report(
             rounds = " ".join(f"{rate:.0f}" for rate in r["rates"])
             print(f"{label:<26}{r['sent']:>10}{r['seconds']:>10.2f}{r['rate']:>10.0f}  {rounds}")
         print(f"{'  smtplib: composing':<26}{'':>10}{best['smtplib']['compose_seconds']:>10.2f}")
+        cpu = best["command"]["cpu_seconds"]
+        each = cpu / best["command"]["sent"] * 1e6
+        print(f"{'  command: CPU seconds':<26}{'':>10}{cpu:>10.2f}  ({each:.0f} µs a message, with its compose worker)")
     if small is not None and big is not None:
         print(f"\n{'drain, queued':<26}{'sent':>10}{'seconds':>10}{'peak RSS':>13}{'of it, worker':>16}")
         for label, r in ((f"{args.small:,}", small), (f"{args.big:,}", big)):
