@@ -7,10 +7,11 @@ module                      tables
                             migrations (``PRAGMA user_version``), ``query``/``scalar`` for tests
 :mod:`~.store.content`      ``items``, ``sections``, ``correspondents``, ``sources``, ``item_categories``
                             (categories and tags), ``meta``
-:mod:`~.store.subscribers`  ``subscribers``, ``follows``
+:mod:`~.store.subscribers`  ``subscribers``, ``follows``, ``forgotten`` (addresses erased on request)
 :mod:`~.store.outbox`       ``outbox``: queueing, the drain's claims and outcomes (the ledger's statements)
 :mod:`~.store.digests`      ``digests``, ``digest_marks``
 :mod:`~.store.inbound`      ``inbound``: the log of bounces, complaints and unsubscribe mail read
+:mod:`~.store.archives`     ``feed_archive``: which RFC 5005 archive page of which feed holds an entry
 ==========================  ==================================================================================
 
 Everything else calls the named functions of the owning module: :mod:`publisher.content.catalog` and the
