@@ -266,7 +266,7 @@ def feed_sizes(public: Path) -> tuple[int, int, int]:
     files = [
         p
         for p in folder.rglob("*")
-        if p.is_file() and p.suffix in (".atom", ".rss", ".json") and "archive" not in p.relative_to(folder).parts
+        if p.is_file() and p.suffix in (".atom", ".rss", ".json") and "-archive-" not in p.name
     ]
     sizes = [p.stat().st_size for p in files]
     return len(files), max(sizes, default=0), sum(1 for s in sizes if s > budget)
