@@ -158,16 +158,21 @@ def _offset(zone: str) -> tzinfo:
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
+def _calendar_date(year: str, month: str, day: str) -> date | None:
+    """The date of three digit strings, or None where the calendar has no such day."""
+    try:
+        return date(int(year), int(month), int(day))
+    except ValueError:
+        return None
+
+
 def from_file_name(stem: str) -> tuple[date, str] | None:
     """The date a ``2025-10-26-slug`` stem starts with, and the rest (the slug); None if it has none."""
     match = _FILE_DATE.match(stem)
     if match is None:
         return None
-    try:
-        found = date(int(match[1]), int(match[2]), int(match[3]))
-    except ValueError:
-        return None
-    return found, stem[match.end() :]
+    found = _calendar_date(match[1], match[2], match[3])
+    return None if found is None else (found, stem[match.end() :])
 
 
 def from_folders(folders: list[str]) -> date | None:
@@ -177,10 +182,7 @@ def from_folders(folders: list[str]) -> date | None:
     year, month, day = folders[-3:]
     if not (len(year) == 4 and year.isdigit() and month.isdigit() and day.isdigit() and len(month + day) <= 4):
         return None
-    try:
-        return date(int(year), int(month), int(day))
-    except ValueError:
-        return None
+    return _calendar_date(year, month, day)
 
 
 _URL_DATE = re.compile(r"(?:^|/)(\d{4})[/-](\d{1,2})[/-](\d{1,2})(?=[/._-]|$)", re.ASCII)
@@ -192,8 +194,5 @@ def from_url_path(text: str) -> date | None:
     match = _URL_DATE.search(text)
     if match is None:
         return None
-    try:
-        found = date(int(match[1]), int(match[2]), int(match[3]))
-    except ValueError:
-        return None
-    return found if MIN_YEAR <= found.year <= MAX_YEAR else None
+    found = _calendar_date(match[1], match[2], match[3])
+    return found if found is not None and MIN_YEAR <= found.year <= MAX_YEAR else None
