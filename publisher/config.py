@@ -537,8 +537,8 @@ def _validate(config: Config, where: _Origins) -> None:
     if config.smtp is not None and not config.smtp.from_ and config.site.email == SiteConfig.email:
         raise bad(
             "smtp.from",
-            "mail through [smtp] needs a From address: set smtp.from = \"News <news@example.org>\""
-            " (or site.email, and it is derived as \"site.title <site.email>\")",
+            'mail through [smtp] needs a From address: set smtp.from = "News <news@example.org>"'
+            ' (or site.email, and it is derived as "site.title <site.email>")',
         )
     if config.smtp is not None:
         _, addr = parseaddr(config.sender)

@@ -343,9 +343,7 @@ def _one(root: Path, rel: str, config: Config, left_out: Counter[str]) -> _Candi
     return _candidate(root, rel, path, path.is_symlink())
 
 
-def _left_out(
-    rel: str, config: Config, counts: Counter[str], *, is_file: bool, names: Iterable[str] = ()
-) -> bool:
+def _left_out(rel: str, config: Config, counts: Counter[str], *, is_file: bool, names: Iterable[str] = ()) -> bool:
     """Whether a file or folder is not read: not a candidate name, or left out by the selection rules (which
     are counted, for the build summary)."""
     if is_file and not readers.is_candidate(rel, config.content.extensions):

@@ -138,9 +138,7 @@ def _apply_bounce(store: Store, config: Config, inbound: Inbound, row: sql.SentR
     return _hard(store, row, failure, limit, stamp)
 
 
-def _complain(
-    store: Store, inbound: Inbound, row: sql.SentRow | None, stamp: str
-) -> tuple[str, int | None]:
+def _complain(store: Store, inbound: Inbound, row: sql.SentRow | None, stamp: str) -> tuple[str, int | None]:
     subscriber_id = row.subscriber_id if row is not None else None
     if subscriber_id is None and inbound.address:
         found = subscriber_sql.identity(store, inbound.address)

@@ -222,9 +222,7 @@ def classify(
     message_id = " ".join(str(msg.get("message-id") or "").split())
     recipients = _recipients(msg, envelope_recipients)
     originals = list(_originals(msg))
-    original_ids = tuple(
-        " ".join(str(o.get("message-id")).split()) for o in originals if o.get("message-id")
-    )
+    original_ids = tuple(" ".join(str(o.get("message-id")).split()) for o in originals if o.get("message-id"))
     returns = _addresses([v for o in originals for v in o.get_all("return-path", [])])
     row_id = _verp_row(secret, bounce_address, recipients)
     if row_id is None:

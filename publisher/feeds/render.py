@@ -406,9 +406,7 @@ def _rss_entry(e: FeedEntry, config: Config) -> str:
     image = _line(e.image or "")
     if e.attachment is not None:
         a = e.attachment
-        out.append(
-            f'      <enclosure url="{_a(_line(a.url))}" length="{a.length}" type="{_a(a.mime_type)}"/>\n'
-        )
+        out.append(f'      <enclosure url="{_a(_line(a.url))}" length="{a.length}" type="{_a(a.mime_type)}"/>\n')
     elif image:
         out.append(f'      <enclosure url="{_a(image)}" length="0" type="{_a(_image_type(image))}"/>\n')
     out.append("    </item>\n")

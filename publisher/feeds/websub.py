@@ -22,7 +22,6 @@ from publisher.feeds.formats import FEED_SUFFIXES
 logger = logging.getLogger(__name__)
 
 
-
 def topic_url(base_url: str, rel: str) -> str:
     """The public URL of an output file: what hubs are told and what the feed's rel=self names."""
     return (base_url if base_url.endswith("/") else base_url + "/") + quote(rel.lstrip("/"), safe="/")

@@ -247,9 +247,7 @@ def plan(
 # -- queuing --------------------------------------------------------------------------------------------
 
 
-def queue(
-    config: Config, store: Store, *, now: datetime | None = None, scope: Scope | str | None = None
-) -> list[str]:
+def queue(config: Config, store: Store, *, now: datetime | None = None, scope: Scope | str | None = None) -> list[str]:
     """Make the digests due at ``now`` and put one outbox row per recipient; the ids of digests queued.
 
     Each digest is planned again inside its own write transaction, so two runs at once (the daemon and

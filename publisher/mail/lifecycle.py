@@ -24,6 +24,7 @@ from publisher.store import subscribers as db
 
 __all__ = ["confirmed", "enqueue_welcome", "export_person", "forget", "is_forgotten"]
 
+
 def is_forgotten(store: Store, secret: bytes, email: str) -> bool:
     return db.is_forgotten(store, forgotten_hash(secret, normalise_email(email)))
 

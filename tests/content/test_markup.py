@@ -115,8 +115,6 @@ def test_render_output_is_well_formed_xml_even_from_hostile_text() -> None:
         assert xml_safe(out) == out
 
 
-
-
 @pytest.mark.parametrize(
     ("url", "base", "expected"),
     [

@@ -44,7 +44,7 @@ def test_globs(path: str, pattern: str, expected: bool) -> None:
     [
         ('+++\ntitle = "A"\npath = "2024/02/28/some-slug"\n+++\nText.', "2024-02-28"),
         ('+++\ntitle = "A"\naliases = ["releases/1.0", "2019/05/23/x.html"]\n+++\nText.', "2019-05-23"),
-        ('---\ntitle: A\npermalink: /blog/2021-07-01-slug/\n---\nText.', "2021-07-01"),
+        ("---\ntitle: A\npermalink: /blog/2021-07-01-slug/\n---\nText.", "2021-07-01"),
         ('---\ntitle: A\nurl: "/2020/1/9/slug"\n---\nText.', "2020-01-09"),
     ],
 )

@@ -151,7 +151,7 @@ def test_forged_or_altered_verp_token_is_never_attributed(row_id: int, forged: s
     base, _, tag = local.partition("+")
     i = position % len(tag)
     if tag[i].lower() != replacement.lower():
-        altered = f"{base}+{tag[:i]}{replacement}{tag[i + 1:]}@{domain}"
+        altered = f"{base}+{tag[:i]}{replacement}{tag[i + 1 :]}@{domain}"
         assert verp.parse(SECRET, altered, BOUNCES) is None
     # Forged: a tag made without the secret is not ours, whatever it looks like.
     if forged.lower() != tag:

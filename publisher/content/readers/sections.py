@@ -64,9 +64,7 @@ def trim(text: str) -> str:
     return _LEADING_BLANK_LINES.sub("", text).rstrip()
 
 
-def split(
-    body: str, author: str | tuple[str, ...], role: str | tuple[str, ...] = ""
-) -> tuple[ParsedSection, ...]:
+def split(body: str, author: str | tuple[str, ...], role: str | tuple[str, ...] = "") -> tuple[ParsedSection, ...]:
     """The sections of ``body``: the lead (the item's authors' text before the first byline, left out when
     empty), then one per byline. A body without bylines is one section by the authors. Text by several
     people (co-authors, "By A and B, ...") gives each of them a section of the same text, the second and
