@@ -54,6 +54,7 @@ def build(
     feeds written.
     """
     started = time.perf_counter()
+    changed = None if changed is None else set(changed)
     scan = scanner.scan(config, store, only=changed, progress=progress)
     report = BuildReport(scan=scan)
     ctx = catalog.Context.load(config, store)
@@ -93,14 +94,19 @@ def build(
         rels += [f"{stem}-archive-{n}.atom" for n in range(1, count + 1)]
         report.feeds_removed += writers.remove(out, rels)
     # The list of feeds names each feed by its title, which a correspondent's new role or a label's new
-    # spelling changes too: rewritten (when its bytes change) whenever such a feed was touched.
-    retitled = any(key != SITE_FEED for key in scan.touched.keys)
+    # spelling changes too: rewritten (when its bytes change) when the set of feeds or a title changed.
+    titles = _previous_titles(store)
+    retitled = titles is None or any(titles.get(str(k)) != spec.title for k, spec in fresh.items())
     if report.full or set(paths) != set(previous) or retitled:
         specs = fresh if report.full else plan(config, store)
         opml = feeds.render_opml([specs[k] for k in sorted(specs)], config)
         if writers.write_if_changed(out / "feeds.opml", opml, sync_folder=False):
             report.feeds_written.append("feeds.opml")
-    report.feeds_written += _publish_attachments(config, store)
+        titles = {str(k): spec.title for k, spec in specs.items()}
+    # Attached files change only with their sources: a build that read no PDF (or its sidecar) and
+    # removed nothing leaves them as they are.
+    if report.full or scan.removed or changed is None or any(_attachment_source(p) for p in changed):
+        report.feeds_written += _publish_attachments(config, store)
     # Feeds are flushed together: one syncfs after a full build, concurrent fsyncs after a few files.
     if report.full:
         writers.sync_filesystem(out)
@@ -109,6 +115,8 @@ def build(
     writers.sync_folders(out / rel for rel in report.feeds_written + report.archives_written)
     with store.transaction():
         store.set_meta("feeds", json.dumps({str(k): v for k, v in paths.items()}, sort_keys=True))
+        if titles is not None:
+            store.set_meta("feed_titles", json.dumps(titles, sort_keys=True))
         store.set_meta("feeds_fingerprint", fingerprint)
         store.set_meta("last_build", str(time.time()))
     report.feeds_total = len(paths)
@@ -147,6 +155,20 @@ def _publish_attachments(config: Config, store: Store) -> list[str]:
         stale = [p.relative_to(out).as_posix() for p in folder.rglob("*") if p.is_file()]
         writers.remove(out, [rel for rel in stale if rel not in wanted])
     return written
+
+
+def _attachment_source(path: str) -> bool:
+    """Whether a changed content path may be a published attachment (a PDF) or its sidecar."""
+    return path.lower().endswith((".pdf", ".pdf.toml"))
+
+
+def _previous_titles(store: Store) -> dict[str, str] | None:
+    """Feed key → title of the feeds listed in feeds.opml by an earlier build; None when not recorded."""
+    text = store.get_meta("feed_titles")
+    if text is None:
+        return None
+    titles = json.loads(text)
+    return titles if isinstance(titles, dict) else None
 
 
 def _previous_feeds(store: Store) -> dict[FeedKey, str]:

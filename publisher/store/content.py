@@ -70,7 +70,10 @@ def published_sources_ending(store: Store, suffix: str) -> list[str]:
 
 
 def has_uid_prefix(store: Store, prefix: str) -> bool:
-    return bool(store.scalar("SELECT EXISTS (SELECT 1 FROM items WHERE substr(uid, 1, ?) = ?)", (len(prefix), prefix)))
+    # A range on the unique index of uid (asked at every build): no scan of the items.
+    return bool(
+        store.scalar("SELECT EXISTS (SELECT 1 FROM items WHERE uid >= ? AND uid < ?)", (prefix, prefix + "\U0010ffff"))
+    )
 
 
 def rename_uid_authority(store: Store, old_prefix: str, new_prefix: str) -> None:

@@ -198,6 +198,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     CREATE INDEX feed_archive_page ON feed_archive(feed_key, page);
     CREATE INDEX feed_archive_item ON feed_archive(item_key);
     """,
+    # 7: what every incremental build asks, answered from small indexes instead of the items table: a
+    # label's display name, the files skipped as duplicates, the published files by path (attachments)
+    """
+    CREATE INDEX item_categories_name ON item_categories(kind, value, name);
+    CREATE INDEX sources_skipped ON sources(reason) WHERE status = 'skipped';
+    CREATE INDEX items_source ON items(source_path) WHERE deleted_at IS NULL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -243,3 +243,25 @@ def test_feed_keys_are_stored_as_text_and_read_back(config: Config, store: Store
     assert "categories/business/feed.atom" in report.feeds_removed
     after = json.loads(store.get_meta("feeds") or "{}")
     assert "nonsense" not in after and "category/business" not in after and "site" in after
+
+
+def test_feed_list_is_rewritten_only_when_a_feed_or_its_title_changes(config: Config, store: Store) -> None:
+    seed(config)
+    build(config, store)
+    opml = config.paths.output / "feeds.opml"
+    before = opml.read_bytes()
+    # A post in feeds that exist already, under the same names: the list stays as it is.
+    (config.paths.content / "2026-03-06-rates.md").write_text(
+        SINGLE.replace("Freight rates, explained", "Rates again").replace("2026-03-05", "2026-03-06"),
+        encoding="utf-8",
+    )
+    report = build(config, store, changed={"2026-03-06-rates.md"})
+    assert "correspondents/tomas-berg/feed.atom" in report.feeds_written
+    assert "feeds.opml" not in report.feeds_written and opml.read_bytes() == before
+    # A correspondent's new role is part of their feed's title: the list follows it.
+    (config.paths.content / "2026" / "harbour-week.md").write_text(
+        HARBOUR.replace("Lisbon correspondent", "Iberia editor"), encoding="utf-8"
+    )
+    report = build(config, store, changed={"2026/harbour-week.md"})
+    assert "feeds.opml" in report.feeds_written
+    assert b"Iberia editor" in opml.read_bytes() and b"Lisbon correspondent" not in opml.read_bytes()
