@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -24,15 +25,23 @@ def _store(config: Config, *, create: bool = True) -> Store:
     return Store(config.paths.database, create=create)
 
 
-def _drain(config: Config, label: str = "Sending") -> int:
-    """Send what the outbox holds that is due; print a summary; the exit status (1: nothing could go)."""
-    from publisher.delivery.outbox import drain
+def _drain(config: Config, label: str = "Sending", *, first: Callable[[], None] | None = None) -> int:
+    """Send what the outbox holds that is due; print a summary; the exit status (1: nothing could go).
+
+    ``first`` (queueing) runs before the drain while the composer process starts, so its start-up does not
+    delay the first message."""
+    from publisher.delivery.outbox import compose_ahead, drain
 
     composer = messages.Composer(config, config.paths.database)
+    worker = compose_ahead(config, composer) if first is not None else None
     try:
+        if first is not None:
+            first()
         with progress_bar(label, at_least=50) as progress:
-            report = asyncio.run(drain(config, config.paths.database, composer, progress=progress))
+            report = asyncio.run(drain(config, config.paths.database, composer, progress=progress, worker=worker))
     finally:
+        if worker is not None:
+            worker.close()
         composer.close()
     if report.busy:
         click.echo("Another send is running (the daemon?); it will send the queued messages.")
@@ -263,23 +272,27 @@ def digest_send(app: App, slug: str | None, dry_run: bool) -> None:
     Example: publisher digest send --correspondent laura-bicker --dry-run
     """
     config = app.config
-    with _store(config, create=False) as store:
-        if dry_run:
+    if dry_run:
+        with _store(config, create=False) as store:
             plans = digests.plan(config, store, scope=slug)
-            if not plans:
-                click.echo("No digest would be sent: nothing new since the last ones.")
-            for p in plans:
-                click.echo(
-                    f"{p.scope}: {len(p.section_ids)} sections since {p.period_start:%Y-%m-%d %H:%M %Z}"
-                    f" for {len(p.recipients)} subscribers"
-                )
-            return
-        queued = digests.queue(config, store, scope=slug)
-    if queued:
-        click.echo(f"Queued {len(queued)} digests: {', '.join(queued)}")
-    else:
-        click.echo("No new digest: nothing new since the last ones (sending what the outbox still holds).")
-    sys.exit(_drain(config))
+        if not plans:
+            click.echo("No digest would be sent: nothing new since the last ones.")
+        for p in plans:
+            click.echo(
+                f"{p.scope}: {len(p.section_ids)} sections since {p.period_start:%Y-%m-%d %H:%M %Z}"
+                f" for {len(p.recipients)} subscribers"
+            )
+        return
+
+    def queue() -> None:
+        with _store(config, create=False) as store:
+            queued = digests.queue(config, store, scope=slug)
+        if queued:
+            click.echo(f"Queued {len(queued)} digests: {', '.join(queued)}")
+        else:
+            click.echo("No new digest: nothing new since the last ones (sending what the outbox still holds).")
+
+    sys.exit(_drain(config, first=queue))
 
 
 from publisher.cli.bounces import digest_report  # noqa: E402  (registered here: `digest` loads this module)

@@ -111,6 +111,14 @@ def serve(requests_fd: int, results_fd: int) -> None:
         with contextlib.suppress(OSError):
             results.send(("broken", f"cannot build the composer: {exc.__class__.__name__}: {exc}"))
         return
+    # Imports and set-up the first rows would wait for, done while the drain is still getting ready
+    # (the digest command starts this process before it queues).
+    warm = getattr(composer, "warm", None)
+    if callable(warm):
+        try:
+            warm()
+        except Exception:
+            log.warning("composer process: warming up failed; composing anyway", exc_info=True)
     try:
         while True:
             try:
@@ -148,12 +156,15 @@ class ComposeWorker:
     """One composer process; :meth:`submit` a batch of rows, await its results (in the order of the rows).
 
     Batches are answered in the order they were submitted; a reader thread takes the answers off the pipe
-    (unpickling there, not in the event loop's callbacks) and settles the futures in the loop.
+    (unpickling there, not in the event loop's callbacks) and settles the futures in the loop of the first
+    :meth:`submit`. It may be started before any loop runs (the process starts and imports meanwhile).
     """
 
     def __init__(self, factory: Callable[[], Callable[[OutboxRow], Envelope]],
                  prepare: Callable[[Envelope], Any] | None) -> None:  # fmt: skip
-        self._loop = asyncio.get_running_loop()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.prepare = prepare
+        self._submitted = False
         # Checked here, so that a factory that cannot cross to another process fails before one is started.
         setup = pickle.dumps((factory, prepare), protocol=pickle.HIGHEST_PROTOCOL)
         # os.pipe() ends are not inheritable: the child gets exactly its two, and no other child any.
@@ -195,6 +206,9 @@ class ComposeWorker:
 
     def submit(self, rows: list[OutboxRow]) -> asyncio.Future[list[Result]]:
         """Send ``rows`` to the worker; the future raises :class:`WorkerGone` if it cannot answer."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        self._submitted = True
         future: asyncio.Future[list[Result]] = self._loop.create_future()
         with self._lock:
             if self._gone:
@@ -238,13 +252,21 @@ class ComposeWorker:
             self._call(_settle, future, WorkerGone(reason))
 
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._loop is None:
+            return  # nothing was submitted: nobody waits
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
             self._loop.call_soon_threadsafe(fn, *args)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop the worker: EOF on its pipe, then wait for it (it finishes the batch it is composing)."""
+        """Stop the worker: EOF on its pipe, then wait for it (it finishes the batch it is composing).
+
+        A worker that was never given rows is stopped at once, not waited for through its start-up.
+        """
         with contextlib.suppress(OSError):
             self._requests.close()
+        if not self._submitted:
+            with contextlib.suppress(OSError):
+                self._process.terminate()
         try:
             self._process.wait(timeout)
         except subprocess.TimeoutExpired:

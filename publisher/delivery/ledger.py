@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from publisher.config import SmtpConfig
-from publisher.delivery import bounces
 from publisher.store import Store, iso
 from publisher.store import outbox as store_outbox
 
@@ -178,6 +177,9 @@ class Ledger:
             final = attempts if kind == "failed" else row.attempts
             store_outbox.fail(self.store, row.id, attempts=final, error=error, stamp=stamp)
             if outcome.bounce:
+                # Imported on the first hard bounce: the bounce parsers cost a drain ~60 ms at start.
+                from publisher.delivery import bounces
+
                 became = bounces.in_session(self.store, row.id, row.subscriber_id, outcome.code, error,
                                             self.policy.bounce_limit, stamp)  # fmt: skip
                 if became and row.subscriber_id is not None:

@@ -89,8 +89,12 @@ def digest_id(scope: Scope, period_end: datetime) -> str:
 
 def message_id(config: Config, digest: str, subscriber_id: int) -> str:
     """The Message-ID (without angle brackets) of one digest email: the same on every retry."""
-    token = hashlib.sha256(digest.encode("utf-8")).hexdigest()[:24]
-    return f"digest.{token}.{subscriber_id}@{sender_domain(config)}"
+    return _message_id_prefix(config, digest) + f"{subscriber_id}@{sender_domain(config)}"
+
+
+def _message_id_prefix(config: Config, digest: str) -> str:
+    """What every Message-ID of a digest starts with (:func:`message_id` is this, the subscriber, the domain)."""
+    return f"digest.{hashlib.sha256(digest.encode('utf-8')).hexdigest()[:24]}."
 
 
 def sender_domain(config: Config) -> str:
@@ -292,11 +296,14 @@ def _insert(config: Config, store: Store, p: DigestPlan, now: datetime, emails: 
     rows = []
     # Rows sharing a selection go out one after another, so the composer renders each selection once.
     order = sorted(p.recipients, key=lambda sid: (p.selections[sid], sid)) if p.selections else p.recipients
+    # message_id() per row, with what every row shares worked out once (parsing the From address, hashing
+    # the digest id): a digest to 10,000 readers queues in a fraction of the time.
+    prefix, domain = _message_id_prefix(config, p.digest_id), sender_domain(config)
     for sid in order:
         if sid not in emails:
             continue
         payload = dumps({"sections": list(p.selections[sid])}) if p.selections else "{}"
-        rows.append(NewMessage("digest", emails[sid], message_id(config, p.digest_id, sid), sid, p.digest_id, payload))
+        rows.append(NewMessage("digest", emails[sid], f"{prefix}{sid}@{domain}", sid, p.digest_id, payload))
     store_outbox.enqueue(store, rows, at)
     store_digests.move_mark(store, str(p.scope), iso(p.period_end))
     log.info(

@@ -140,6 +140,12 @@ class Composer:
         """A picklable recipe for an equal composer: delivery builds one in a worker process with it."""
         return functools.partial(Composer, self.config, self.store_path)
 
+    def warm(self) -> None:
+        """Import now what the first digest needs (Jinja, the CSS inliner): a composer process calls it while
+        the drain is still queueing. The store and the secret wait for the first row (the secret may not
+        exist yet, and only one process may create it)."""
+        import publisher.mail.render  # noqa: F401
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()

@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, TextIO, get_args
 
-from email_validator import EmailNotValidError, validate_email
-
 from publisher.errors import SubscriberError, TokenError
 from publisher.mail import tokens
 from publisher.models import Scope, slugify
@@ -113,6 +111,9 @@ def normalise_email(text: str) -> str:
     candidate = (text or "").strip()
     if not candidate:
         raise SubscriberError("an email address is required")
+    # Imported here: its tables take ~40 ms to build, which every mail command would pay at start.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(candidate, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
