@@ -6,6 +6,7 @@ composer in one child process and feeds it rows in batches over a pipe; it gets 
 Message-ID and prepared DATA of each. The child is a fresh interpreter (``python -c``, like multiprocessing's
 ``spawn``: the daemon is multi-threaded, so forking it is unsafe) that imports only this module, not the
 caller's ``__main__`` as multiprocessing would (a script without a ``__main__`` guard would run again there).
+Each message's envelope sender (VERP, an HMAC per row) is worked out there too.
 
 The worker only composes: it never touches the outbox's states or its lock (it reads the store, as the
 composer does in a thread). It exits when its request pipe reaches EOF, which happens when the drain closes
@@ -37,7 +38,7 @@ from publisher.delivery import Envelope
 from publisher.delivery.ledger import OutboxRow
 from publisher.errors import PermanentFailure
 
-__all__ = ["ComposeError", "ComposeWorker", "Result", "WorkerGone", "prefetch"]
+__all__ = ["ComposeError", "ComposeWorker", "Result", "Senders", "WorkerGone", "finish", "prefetch"]
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +80,24 @@ def prefetch(composer: Callable[[OutboxRow], Envelope], rows: list[OutboxRow]) -
 # -- in the worker process ----------------------------------------------------------------------------------
 
 
+# The envelope sender of an outbox row (VERP), worked out where the message is composed.
+Senders = Callable[[int], str]
+
+
+def finish(composer: Callable[[OutboxRow], Envelope], row: OutboxRow, prepare: Callable[[Envelope], Any] | None,
+           senders: Senders | None) -> tuple[Envelope, Any]:  # fmt: skip
+    """Compose ``row``, give it its envelope sender and prepare it for the transport: all of a message's
+    work that can be done away from the event loop."""
+    envelope = composer(row)
+    if senders is not None:
+        envelope = Envelope(senders(row.id), envelope.recipient, envelope.data, envelope.message_id)
+    return envelope, prepare(envelope) if prepare is not None else None
+
+
 def _wire_result(composer: Callable[[OutboxRow], Envelope], prepare: Callable[[Envelope], Any] | None,
-                 row: OutboxRow) -> tuple[Any, ...]:  # fmt: skip
+                 senders: Senders | None, row: OutboxRow) -> tuple[Any, ...]:  # fmt: skip
     try:
-        envelope = composer(row)
-        prepared = prepare(envelope) if prepare is not None else None
+        envelope, prepared = finish(composer, row, prepare, senders)
     except PermanentFailure as exc:
         return ("permanent", str(exc))
     except Exception as exc:
@@ -103,7 +117,7 @@ def serve(requests_fd: int, results_fd: int) -> None:
     requests = Connection(requests_fd, writable=False)
     results = Connection(results_fd, readable=False)
     try:
-        factory, prepare = requests.recv()
+        factory, prepare, senders = requests.recv()
         composer = factory()
     except (EOFError, OSError):
         return
@@ -126,7 +140,7 @@ def serve(requests_fd: int, results_fd: int) -> None:
             except (EOFError, OSError):
                 return  # the drain closed the pipe, or its process is gone
             prefetch(composer, rows)
-            out = [_wire_result(composer, prepare, row) for row in rows]
+            out = [_wire_result(composer, prepare, senders, row) for row in rows]
             try:
                 results.send(("ok", out))
             except OSError:
@@ -161,12 +175,13 @@ class ComposeWorker:
     """
 
     def __init__(self, factory: Callable[[], Callable[[OutboxRow], Envelope]],
-                 prepare: Callable[[Envelope], Any] | None) -> None:  # fmt: skip
+                 prepare: Callable[[Envelope], Any] | None, senders: Senders | None = None) -> None:  # fmt: skip
         self._loop: asyncio.AbstractEventLoop | None = None
         self.prepare = prepare
+        self.senders = senders
         self._submitted = False
         # Checked here, so that a factory that cannot cross to another process fails before one is started.
-        setup = pickle.dumps((factory, prepare), protocol=pickle.HIGHEST_PROTOCOL)
+        setup = pickle.dumps((factory, prepare, senders), protocol=pickle.HIGHEST_PROTOCOL)
         # os.pipe() ends are not inheritable: the child gets exactly its two, and no other child any.
         requests_in, requests_out = os.pipe()
         results_in, results_out = os.pipe()

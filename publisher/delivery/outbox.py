@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import fcntl
 import json
 import logging
@@ -44,7 +43,7 @@ from typing import Any, Literal, TypeVar, get_args
 
 from publisher.config import Config, SmtpConfig
 from publisher.delivery import Envelope, Transport, make_transport, verp
-from publisher.delivery.composing import ComposeError, ComposeWorker, WorkerGone, prefetch
+from publisher.delivery.composing import ComposeError, ComposeWorker, Senders, WorkerGone, finish, prefetch
 from publisher.delivery.ledger import Ledger, OutboxRow, Outcome, Progress
 from publisher.delivery.ratelimit import BucketState, RateLimiter
 from publisher.delivery.smtp import RelayUnavailable
@@ -219,15 +218,14 @@ _Composed = tuple[Envelope, Any]
 
 
 def _compose_all(
-    composer: Composer, rows: list[OutboxRow], prepare: Callable[[Envelope], Any] | None
+    composer: Composer, rows: list[OutboxRow], prepare: Callable[[Envelope], Any] | None, senders: Senders | None
 ) -> list[_Composed | Exception]:
     """Compose a batch in the composer thread; one row's error is that row's result, not the batch's."""
     prefetch(composer, rows)
     out: list[_Composed | Exception] = []
     for row in rows:
         try:
-            envelope = composer(row)
-            out.append((envelope, prepare(envelope) if prepare is not None else None))
+            out.append(finish(composer, row, prepare, senders))
         except Exception as exc:
             out.append(exc)
     return out
@@ -243,11 +241,10 @@ class _Run:
     """One drain: a producer feeding composed envelopes to one sender task per connection."""
 
     def __init__(self, store: Store, transport: Transport, composer: Composer, ledger: Ledger,
-                 halt: asyncio.Event, due_before: str,
-                 envelope_sender: Callable[[int], str] | None = None) -> None:  # fmt: skip
+                 halt: asyncio.Event, due_before: str, senders: Senders | None = None) -> None:  # fmt: skip
         self.store = store
-        # VERP: the envelope sender names the row, computed here at send time (the composer never sees it).
-        self.envelope_sender = envelope_sender
+        # VERP: the envelope sender names the row; set beside the composing (the composer never sees it).
+        self.senders = senders
         self.transport = transport
         self.composer = composer
         self.ledger = ledger
@@ -258,7 +255,12 @@ class _Run:
         # A transport may turn an envelope into wire bytes ahead of time (SMTP: dot-stuffing, ~50 µs for
         # 20 KB); done in the composer thread, that work leaves the event loop, the critical path.
         self.prepare = transport.prepare
-        self.queue: asyncio.Queue[tuple[OutboxRow, _Composed]] = asyncio.Queue(maxsize=self.workers * 2)
+        # Composed messages waiting for a sender. The producer adds a whole batch once there is room (one
+        # wait per batch, not per message); it holds about ``room`` messages, a batch more at most.
+        self.ready: deque[tuple[OutboxRow, _Composed]] = deque()
+        self.room = self.workers * 2
+        self.has_room = asyncio.Event()
+        self.has_items = asyncio.Event()
         # Rows composed or being composed ahead of the senders: enough to ride out a slow message, bounded
         # so memory does not depend on the size of the queue.
         self.window = max(2 * COMPOSE_BATCH, self.workers * 4)
@@ -277,7 +279,7 @@ class _Run:
             return self.remote.submit(batch)
         assert self.executor is not None
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self.executor, _compose_all, self.composer, batch, self.prepare)
+        return loop.run_in_executor(self.executor, _compose_all, self.composer, batch, self.prepare, self.senders)
 
     def pages(self) -> Iterable[tuple[OutboxRow, str]]:
         cursor: tuple[str, int] = ("", 0)
@@ -335,6 +337,7 @@ class _Run:
                 log.warning("outbox: %s; composing in this process from now on", exc)
                 self.remote = None
             results = await self.compose(rows)
+        items: list[tuple[OutboxRow, _Composed]] = []
         for row, result in zip(rows, results, strict=True):
             if isinstance(result, PermanentFailure):
                 self.ledger.add(Outcome(row, "failed", f"compose: {result}"))
@@ -347,33 +350,36 @@ class _Run:
                 log.error("outbox: cannot compose message %s to %s", row.message_id, row.recipient, exc_info=result)
                 self.ledger.add(Outcome(row, "deferred", f"compose: {result.__class__.__name__}: {result}"))
                 continue
-            try:
-                self.queue.put_nowait((row, result))
-            except asyncio.QueueFull:
-                ok, _ = await _until(self.queue.put((row, result)), self.halt)
-                if not ok:
-                    return False
+            items.append((row, result))
+        while len(self.ready) >= self.room:
+            self.has_room.clear()
+            ok, _ = await _until(self.has_room.wait(), self.halt)
+            if not ok:
+                return False
+        self.ready.extend(items)
+        if items:
+            self.has_items.set()
         return True
+
+    def _take(self) -> tuple[OutboxRow, _Composed]:
+        item = self.ready.popleft()
+        if len(self.ready) < self.room:
+            self.has_room.set()
+        return item
 
     async def next_item(self, previous: Outcome | None) -> tuple[tuple[OutboxRow, _Composed] | None, Outcome | None]:
         """The next envelope, or None at the end; commits ``previous`` first when it would have to wait."""
-        try:
-            return self.queue.get_nowait(), previous
-        except asyncio.QueueEmpty:
-            pass
+        if self.ready:
+            return self._take(), previous
         if previous is not None:
             await self.ledger.record(previous)
-        while not self.produced.is_set():
-            ok, item = await _until(self.queue.get(), self.halt, self.produced)
-            if ok:
-                return item, None
-            if self.halt.is_set():
+        while not self.ready:
+            if self.halt.is_set() or self.produced.is_set():
+                # Production ended (or the drain halts): what is left is all there is.
                 return None, None
-        # Production ended: what is left in the queue is all there is.
-        try:
-            return self.queue.get_nowait(), None
-        except asyncio.QueueEmpty:
-            return None, None
+            self.has_items.clear()
+            await _until(self.has_items.wait(), self.halt, self.produced)
+        return self._take(), None
 
     async def send_loop(self) -> None:
         try:
@@ -413,8 +419,6 @@ class _Run:
 
     async def deliver(self, row: OutboxRow, composed: _Composed) -> Outcome:
         envelope, prepared = composed
-        if self.envelope_sender is not None:
-            envelope = dataclasses.replace(envelope, sender=self.envelope_sender(row.id))
         try:
             relay = await self.transport.send(envelope, prepared=prepared)
         except RelayUnavailable as exc:
@@ -437,13 +441,15 @@ class _Run:
         return Outcome(row, "sent", relay=relay or "")
 
 
-def _start_worker(composer: Composer, prepare: Callable[[Envelope], Any] | None) -> ComposeWorker | None:
+def _start_worker(
+    composer: Composer, prepare: Callable[[Envelope], Any] | None, senders: Senders | None
+) -> ComposeWorker | None:
     """A process composing like ``composer``, when it offers a picklable ``factory()``; None otherwise."""
     factory = getattr(composer, "factory", None)
     if not callable(factory):
         return None
     try:
-        worker = ComposeWorker(factory(), prepare)
+        worker = ComposeWorker(factory(), prepare, senders)
     except Exception as exc:  # unpicklable, or no process can be started here: the thread will do
         log.warning(
             "outbox: cannot start a composer process (%s: %s); composing in this process", type(exc).__name__, exc
@@ -465,14 +471,12 @@ def compose_ahead(config: Config, composer: Composer) -> ComposeWorker | None:
         from publisher.delivery.smtp import SmtpTransport
 
         prepare = SmtpTransport.prepare
-    return _start_worker(composer, prepare)
+    return _start_worker(composer, prepare, verp_sender(config))
 
 
-def verp_sender(config: Config) -> Callable[[int], str]:
+def verp_sender(config: Config) -> verp.Senders:
     """The envelope sender of outbox row ``id``: ``LOCAL+TOKEN@DOMAIN`` of the bounce address (VERP)."""
-    secret = tokens.load_secret(config)
-    address = config.bounce_address
-    return lambda row_id: verp.envelope_sender(address, secret, row_id)
+    return verp.Senders(config.bounce_address, tokens.load_secret(config))
 
 
 def _restore_bucket(store: Store, limiter: RateLimiter | None) -> None:
@@ -583,8 +587,8 @@ async def _send_due(
     remote = None
     if due >= PROCESS_THRESHOLD:
         # The caller's worker when it prepares what this transport takes; else one of our own.
-        ready = worker is not None and worker.prepare == run.prepare
-        remote = worker if ready else _start_worker(composer, run.prepare)
+        ready = worker is not None and worker.prepare == run.prepare and worker.senders == run.senders
+        remote = worker if ready else _start_worker(composer, run.prepare, run.senders)
     if remote is not None:
         run.use_process(remote)
     try:

@@ -134,6 +134,10 @@ class _Connection:
     eightbit: bool
     smtputf8: bool
     sent: int = 0
+    label: str = ""  # str(relay), for the delivery record of every message sent here
+
+    def __post_init__(self) -> None:
+        self.label = str(self.relay)
 
     @property
     def alive(self) -> bool:
@@ -344,7 +348,7 @@ class SmtpTransport:
                     raise
                 conn.sent += 1
                 self._release(conn)
-                return str(conn.relay)
+                return conn.label
         raise AssertionError("unreachable")
 
     def _take_idle(self) -> _Connection | None:

@@ -15,8 +15,9 @@ import base64
 import hashlib
 import hmac
 import re
+from dataclasses import dataclass
 
-__all__ = ["envelope_sender", "parse", "token"]
+__all__ = ["Senders", "envelope_sender", "parse", "token"]
 
 _VERSION = b"publisher-verp/1"
 _MAC_BYTES = 10
@@ -43,6 +44,18 @@ def envelope_sender(bounce_address: str, secret: bytes, row_id: int) -> str:
     if not at or not local or not domain:
         raise ValueError(f"not an address: {bounce_address!r}")
     return f"{local}+{token(secret, row_id)}@{domain}"
+
+
+@dataclass(frozen=True)
+class Senders:
+    """The envelope senders of one bounce address: ``senders(row_id)``. Picklable, so the composer process
+    works them out beside the messages, off the drain's event loop."""
+
+    bounce_address: str
+    secret: bytes
+
+    def __call__(self, row_id: int) -> str:
+        return envelope_sender(self.bounce_address, self.secret, row_id)
 
 
 def parse(secret: bytes, address: str, bounce_address: str | None = None) -> int | None:
