@@ -86,41 +86,51 @@ def scan(
         return report
     people = authors.load(config)
     force = _authors_changed(store, people)
-    known = _known_sources(store, only)
+    known: dict[str, SourceRecord] | None = None
+    # The selection rules the recorded files were chosen by, when every one was (see _walk).
+    rules = _selection_rules(config)
+    same_rules = db.get_meta(store, _RULES_META) == rules
     if only is None or force:
-        candidates = list(_walk(root, config, report.left_out))
+        # A walk compares every file with its recorded (size, mtime) only; the whole record is read for
+        # the few files that changed or went.
+        stamps = db.source_stamps(store, DUPLICATE)
+        candidates = list(_walk(root, config, report.left_out, known=stamps if same_rules and not force else None))
     else:
+        if not same_rules and db.get_meta(store, _RULES_META):
+            # Files are recorded under other rules than the last walk's: the next walk asks the rules again.
+            with store.transaction():
+                db.set_meta(store, _RULES_META, "")
+        known = _known_sources(store, only)
         # A file skipped because another held its id is looked at again: the other may be gone now.
         duplicates = _known_sources(store, None, duplicates=True)
         known.update(duplicates)
         wanted = set(only) | set(duplicates)
         candidates = [c for c in (_one(root, rel, config, report.left_out) for rel in sorted(wanted)) if c]
+        stamps = {path: (row.size, row.mtime_ns, row.reason.startswith(DUPLICATE)) for path, row in known.items()}
     report.files_seen = len(candidates)
     seen = {cand.relpath for cand in candidates}
     now = now_utc()
     ctx = catalog.Context.load(config, store)
     to_read: list[_Candidate] = []
-    done = 0
+    problems: list[_Candidate] = []
     for cand in candidates:
-        known_row = known.get(cand.relpath)
+        stamp = stamps.get(cand.relpath)
         if cand.problem:
-            _skip(store, cand, "", cand.problem, report, now, known=known_row)
-        elif (
-            known_row is not None
-            and (known_row.size, known_row.mtime_ns) == (cand.size, cand.mtime_ns)
-            and not known_row.reason.startswith(DUPLICATE)
-            and not force
-        ):
+            problems.append(cand)
+        elif stamp is not None and stamp[:2] == (cand.size, cand.mtime_ns) and not stamp[2] and not force:
             report.unchanged += 1
         else:
             to_read.append(cand)
-            continue
-        done += 1
+    gone = [path for path in stamps if path not in seen]
+    if known is None:
+        known = db.sources(store, [c.relpath for c in problems + to_read] + gone) if problems or to_read or gone else {}
+    for cand in problems:
+        _skip(store, cand, "", cand.problem, report, now, known=known.get(cand.relpath))
+    done = report.unchanged + len(problems)
     if progress is not None and done:
         progress(done, len(candidates))
     # Files that are gone are forgotten first, so that a file renamed or moved in the same scan can take
     # its id back: an explicit id is free again, and an unchanged file under a new path keeps the old key.
-    gone = [path for path in known if path not in seen]
     moved: dict[str, str] = {}
     for path in gone:
         key = known[path].item_key
@@ -141,8 +151,22 @@ def scan(
     if people_touched:
         with store.transaction():
             catalog.settle_correspondents(store, ctx, people_touched)
+    if (only is None or force) and not same_rules:
+        # Every recorded file was chosen by these rules now (recorded last, so a scan cut short asks again).
+        with store.transaction():
+            db.set_meta(store, _RULES_META, rules)
     _log_summary(report)
     return report
+
+
+_RULES_META = "selection_rules"
+_RULES_VERSION = 1  # moved on when the code's own rules (readers.is_candidate, selection) change
+
+
+def _selection_rules(config: Config) -> str:
+    """The settings that decide which files are candidates, as text to compare with the recorded ones."""
+    content = config.content
+    return json.dumps([_RULES_VERSION, list(content.extensions), list(content.include), list(content.excluded)])
 
 
 def _authors_changed(store: Store, people: authors.Authors) -> bool:
@@ -282,7 +306,15 @@ def _batches(items: Iterable[_Loaded], size: int) -> Iterator[list[_Loaded]]:
 # -- walking ----------------------------------------------------------------------------------------------
 
 
-def _walk(root: Path, config: Config, left_out: Counter[str]) -> Iterator[_Candidate]:
+def _walk(
+    root: Path, config: Config, left_out: Counter[str], *, known: dict[str, tuple[int, int, bool]] | None = None
+) -> Iterator[_Candidate]:
+    """The candidate files under ``root``, in a stable order.
+
+    ``known``: path → (size, mtime_ns, ...) as recorded for the same selection rules; a plain file found
+    with its recorded stamp, in a folder that is no page bundle, was a post last time and is one still,
+    so the rules are not asked again (a walk over an unchanged folder is mostly stats).
+    """
     stack = [(root, "")]
     while stack:
         folder, prefix = stack.pop()
@@ -303,6 +335,18 @@ def _walk(root: Path, config: Config, left_out: Counter[str]) -> Iterator[_Candi
                 is_dir = entry.is_dir(follow_symlinks=False)
             except OSError:
                 is_dir = False
+            if known is not None and not is_dir and not names and not entry.is_symlink():
+                stamp = known.get(rel)
+                # A sidecar's own changes count in its file's stamp: such files take the long way.
+                if stamp is not None and not rel.lower().endswith(readers.SIDECAR_FOR):
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        pass  # the long way says why
+                    else:
+                        if stat.S_ISREG(st.st_mode) and (st.st_size, st.st_mtime_ns) == stamp[:2]:
+                            yield _Candidate(rel, entry.path, st.st_size, st.st_mtime_ns)
+                            continue
             if _left_out(rel, config, left_out, is_file=not is_dir, names=names):
                 continue
             if is_dir:

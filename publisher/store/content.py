@@ -114,6 +114,16 @@ def sources(store: Store, paths: Iterable[str] | None = None) -> dict[str, Sourc
     return {row[0]: SourceRecord(*row) for row in rows}
 
 
+def source_stamps(store: Store, duplicate_prefix: str) -> dict[str, tuple[int, int, bool]]:
+    """path → (size, mtime_ns, skipped as a duplicate: its reason starts with ``duplicate_prefix``) of every
+    recorded source: what a walk compares each file with, lighter than :func:`sources`."""
+    rows = store.conn.execute(
+        "SELECT path, size, mtime_ns, substr(reason, 1, ?) = ? FROM sources",
+        (len(duplicate_prefix), duplicate_prefix),
+    )
+    return {path: (size, mtime_ns, bool(dup)) for path, size, mtime_ns, dup in rows}
+
+
 def skipped_sources_like(store: Store, reason_prefix: str) -> dict[str, SourceRecord]:
     """The skipped sources whose reason starts with ``reason_prefix`` (followed by a space)."""
     rows = store.conn.execute(

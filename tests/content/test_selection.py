@@ -142,3 +142,32 @@ def test_ids_are_provisional_until_a_real_host_then_never_change(site: Path) -> 
         config = config_mod.load(path, environ={}, must_exist=True)
         build(config, store)
         assert feedparser.parse((config.paths.output / "feed.atom").read_bytes()).entries[0].id == first
+
+
+def test_unchanged_files_are_chosen_again_when_the_rules_or_their_folder_change(
+    make_config: Callable[..., Config], store: Store
+) -> None:
+    """A walk trusts an unchanged file's record only while the rules and its folder are the same."""
+    config = make_config()
+    post = "---\ntitle: {t}\ndate: 2026-03-0{d}\n---\nText.\n"
+    put(config, "2026/keep.md", post.format(t="Keep", d=1))
+    put(config, "2026/private-notes.md", post.format(t="Private", d=2))
+    put(config, "2026/slug/notes.md", post.format(t="Notes", d=3))
+    put(config, "2026/brief.txt", "Ferries\n\nThe ferries run again.\n")
+    first = scan(config, store)
+    assert len(first.added) == 4
+    assert scan(config, store).unchanged == 4
+    # New rules: the unchanged file they leave out leaves the feeds.
+    config = make_config('[content]\nexclude = ["private-*"]\n')
+    report = scan(config, store)
+    assert report.removed == ["2026/private-notes"] and report.left_out[selection.LEFT_OUT_EXCLUDED] == 1
+    # An index.md makes its folder a page bundle: the unchanged file beside it is an asset now.
+    put(config, "2026/slug/index.md", post.format(t="Slug", d=4))
+    report = scan(config, store)
+    assert report.added == ["2026/slug/index"] and report.removed == ["2026/slug/notes"]
+    # A sidecar beside an unchanged brief pins its title: the brief is read again.
+    put(config, "2026/brief.txt.toml", 'title = "Island ferries"\n')
+    report = scan(config, store)
+    assert report.updated == ["2026/brief"]
+    titles = {item.title for item in catalog.site_items(store, catalog.Context.load(config, store), 10)}
+    assert titles == {"Keep", "Slug", "Island ferries"}
