@@ -19,7 +19,6 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -270,6 +269,8 @@ class Config:
         """The From address of every email: ``smtp.from``, else ``site.title <site.email>``."""
         if self.smtp is not None and self.smtp.from_:
             return self.smtp.from_
+        from email.utils import formataddr  # not at import: only mail needs it, and it costs a command's start
+
         return formataddr((self.site.title, self.site.email))
 
     @property
@@ -284,6 +285,8 @@ class Config:
         """The address bounces come back to (the envelope sender before its VERP tag)."""
         if self.bounces.address:
             return self.bounces.address
+        from email.utils import parseaddr
+
         _, addr = parseaddr(self.sender)
         domain = addr.rpartition("@")[2] or "localhost"
         return f"bounces@{domain}"
@@ -541,12 +544,16 @@ def _validate(config: Config, where: _Origins) -> None:
             ' (or site.email, and it is derived as "site.title <site.email>")',
         )
     if config.smtp is not None:
+        from email.utils import parseaddr  # here, not at import: a command that sends no mail never loads it
+
         _, addr = parseaddr(config.sender)
         if "@" not in addr or addr.startswith("@") or addr.endswith("@"):
             key = "smtp.from" if config.smtp.from_ else "site.email"
             raise bad(key, f"expected an address like 'News <news@example.org>', got {config.sender!r}")
     address = config.bounces.address
     if address:
+        from email.utils import parseaddr
+
         local, at, domain = address.rpartition("@")
         if not at or not local or not domain or "+" in local or parseaddr(address)[1] != address:
             raise bad("bounces.address", f"expected a bare address like bounces@example.org, got {address!r}")

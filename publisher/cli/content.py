@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,6 +111,8 @@ def init(folder: Path, listen: str) -> None:
         (folder / sub).mkdir(exist_ok=True)
     secret = folder / "state" / "secret"
     if not secret.exists():
+        import secrets
+
         secret.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
         secret.chmod(0o600)
     click.echo(f"wrote {config_path}, {folder / 'content'}/, {folder / 'state'}/ (with a secret), {folder / 'public'}/")

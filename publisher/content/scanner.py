@@ -13,15 +13,14 @@ import hashlib
 import itertools
 import json
 import logging
-import multiprocessing
 import os
 import stat
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from publisher.config import Config
@@ -31,6 +30,9 @@ from publisher.models import ParsedItem
 from publisher.store import Store, iso, now_utc
 from publisher.store import content as db
 from publisher.store.content import SourceRecord
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +251,10 @@ def _load_all(
             yield _load(cand, max_size, tz, default_author)
         return
     chunks = iter([cands[i : i + _CHUNK] for i in range(0, len(cands), _CHUNK)])
+    # Imported here: a scan of a few files (every incremental build) never starts a pool.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     # forkserver: workers start from a clean process with the readers imported once, never from a copy of a
     # daemon that has threads (a fork of which may inherit a held lock).
     context = multiprocessing.get_context("forkserver")

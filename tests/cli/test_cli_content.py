@@ -71,3 +71,38 @@ def test_check_config_reads_cron_and_subject_as_the_daemon_would(tmp_path: Path)
         result = publisher("check-config", cwd=tmp_path)
         assert result.returncode == 2, (text, result.stdout)
         assert key in result.stderr
+
+
+def test_an_incremental_build_loads_only_what_it_uses(tmp_path: Path) -> None:
+    """A build that reads a post or two starts no process pool and loads none of the mail, daemon or web
+    libraries: the command's start is most of its time then (python -X importtime lists every module)."""
+    write_config(tmp_path)
+    (tmp_path / "content" / "2026-01-02-hello.md").write_text("---\ntitle: Hello\n---\nHi.\n", encoding="utf-8")
+    assert publisher("build", cwd=tmp_path).returncode == 0
+    (tmp_path / "content" / "2026-01-03-again.md").write_text("---\ntitle: Again\n---\nHi.\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "publisher", "build"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 added" in result.stdout
+    loaded = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "publisher.feeds.build" in loaded and "publisher.content.scanner" in loaded
+    heavy = {
+        "multiprocessing",
+        "concurrent.futures.process",
+        "email.utils",
+        "secrets",
+        "aiohttp",
+        "aiosmtplib",
+        "apscheduler",
+        "watchfiles",
+        "pypdfium2",
+        "publisher.mail.messages",
+        "publisher.delivery.outbox",
+        "publisher.service.daemon",
+    }
+    assert sorted(heavy & loaded) == []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
-from email.utils import parsedate_to_datetime
 
 # Years outside this range are typos ("0026") or fuzz, and near the ends of datetime they overflow when a
 # later stage converts to UTC.
@@ -90,7 +89,10 @@ def parse(text: str, tz: tzinfo) -> datetime:
     if found is not None:
         return found
     if re.search(r"\d{1,2}\s+[A-Za-z]{3}\s+\d{4}\s+\d", text):
-        # RFC 2822, as in RSS: "Mon, 02 Mar 2026 06:15:00 +0100".
+        # RFC 2822, as in RSS: "Mon, 02 Mar 2026 06:15:00 +0100". (email.utils is loaded only for such a
+        # date: it pulls in sockets and random, a cost every build's start would pay.)
+        from email.utils import parsedate_to_datetime
+
         try:
             return to_aware(parsedate_to_datetime(text), tz)
         except (TypeError, ValueError, IndexError, OverflowError):
