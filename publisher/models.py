@@ -103,7 +103,6 @@ class Section:
     position: int  # 0 for the lead section
     correspondent: Correspondent
     anchor: str  # HTML id of the section in the article, for links from per-correspondent feeds
-    body: str
     html: str  # sanitized, with absolute links
     recorded_at: datetime  # when the store first saw this section (digests gather on this)
 

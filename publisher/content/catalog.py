@@ -400,7 +400,6 @@ def _items(store: Store, ctx: Context, rows: Sequence[tuple]) -> list[Item]:  # 
                     position=position,
                     correspondent=person,
                     anchor=anchor,
-                    body=body,
                     html=shtml,
                     recorded_at=parse_iso(recorded),
                 )

@@ -416,6 +416,8 @@ _ITEMS = f"SELECT {', '.join(ITEM_COLUMNS)} FROM items"
 
 # The columns of a section row as read, in this order.
 SECTION_COLUMNS = ("id", "item_key", "position", "correspondent_slug", "role", "anchor", "body", "html", "recorded_at")
+# The source text is only read when there is no rendered HTML: it is what the HTML is made from.
+_SECTIONS = ", ".join("CASE WHEN html IS NULL THEN body END" if c == "body" else c for c in SECTION_COLUMNS)
 
 
 def count_items(store: Store) -> int:
@@ -483,8 +485,7 @@ def item_rows_of_sections(store: Store, ids: Sequence[int]) -> list[Row]:
 def section_rows(store: Store, keys: Sequence[str]) -> list[Row]:
     """The sections of these items (:data:`SECTION_COLUMNS`), by item key and position."""
     return store.conn.execute(
-        f"SELECT {', '.join(SECTION_COLUMNS)} FROM sections WHERE item_key IN ({_marks(len(keys))})"
-        " ORDER BY item_key, position",
+        f"SELECT {_SECTIONS} FROM sections WHERE item_key IN ({_marks(len(keys))}) ORDER BY item_key, position",
         keys,
     ).fetchall()
 

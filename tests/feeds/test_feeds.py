@@ -65,7 +65,6 @@ def section(key: str, position: int, who: Correspondent, html: str, when: dateti
         position=position,
         correspondent=who,
         anchor=who.slug,
-        body=html,
         html=html,
         recorded_at=when,
     )
