@@ -77,15 +77,22 @@ def build(
     new_items = set(scan.added) | set(scan.updated)
     renderer = pages.Renderer(config, store, ctx)
     keys = sorted(fresh)
-    for done, key in enumerate(keys, start=1):
-        result = pages.build_feed(
-            renderer, fresh[key], full=report.full, changed_items=changed_items, new_items=new_items
+    if report.full:
+        results = pages.build_all(
+            renderer, [fresh[key] for key in keys], changed_items=changed_items, progress=feed_progress
         )
+    else:
+        results = []
+        for done, key in enumerate(keys, start=1):
+            results.append(
+                pages.build_feed(renderer, fresh[key], full=False, changed_items=changed_items, new_items=new_items)
+            )
+            if feed_progress is not None:
+                feed_progress(done, len(keys))
+    for result in results:
         report.feeds_written += result.written
         report.archives_written += result.archived
         report.archive_pages += result.pages
-        if feed_progress is not None:
-            feed_progress(done, len(keys))
     for key in sorted(gone):
         stem = previous[key]
         with store.transaction():

@@ -25,7 +25,7 @@ import dataclasses
 import html
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from publisher.config import Config
@@ -129,98 +129,236 @@ class FeedResult:
     pages: int = 0
 
 
+class _Pager:
+    """Writes one feed's documents; shared by the walk of a full build and the per-feed incremental build."""
+
+    def __init__(self, r: Renderer, spec: FeedSpec, result: FeedResult) -> None:
+        self.r, self.spec, self.result = r, spec, result
+        self.key = str(spec.key)  # as the store keeps it: site, category/news, ...
+        self.last = archives.last_page(r.store, self.key)
+        self.first_new = self.last + 1
+        self.new_pages: list[list[archives.Entry]] = []
+        self.tail: list[archives.Entry] = []  # the current document's entries, once finished
+
+    def atom_url(self, path: str) -> str:
+        return feeds.feed_url(self.r.config, dataclasses.replace(self.spec, path=path), "atom")
+
+    def write_page(self, number: int, entries: Sequence[FeedEntry], fragments: feeds.Fragments | None = None) -> None:
+        # next-archive names the page after this one even while that page is still to be made, so a
+        # page never changes when the next one arrives (RFC 5005 clients walk prev-archive from the
+        # current document and never follow it before then).
+        spec, config = self.spec, self.r.config
+        archive = Archive(
+            prev=self.atom_url(page_spec(spec, number - 1).path) if number > 1 else "",
+            next=self.atom_url(page_spec(spec, number + 1).path),
+            current=feeds.feed_url(config, spec, "atom"),
+        )
+        if fragments is None:
+            data = self.r.document(page_spec(spec, number), entries, "atom", archive)
+        else:
+            data = feeds.render(page_spec(spec, number), entries, config, "atom", archive=archive, fragments=fragments)
+        rel = page_path(spec, number)
+        if writers.write_if_changed(config.paths.output / rel, data, sync_folder=False, sync_file=False):
+            self.result.archived.append(rel)
+
+    def close(
+        self, members: list[archives.Entry], entries: list[FeedEntry], fragments: feeds.Fragments | None = None
+    ) -> None:
+        """A new archive page holding ``entries`` (newest first), the listing entries ``members``."""
+        self.last += 1
+        self.new_pages.append(members)
+        self.write_page(self.last, entries, fragments)
+
+    def finish(
+        self, tail: list[archives.Entry], current: list[FeedEntry], *, full: bool, changed_items: set[str]
+    ) -> FeedResult:
+        """Fit the current document (``current``, newest first, the entries of listing ``tail``) in the byte
+        budget, write it and the pages to write again, and record the pages made."""
+        r, spec, config, store = self.r, self.spec, self.r.config, self.r.store
+        cfg = config.feeds
+        budget = cfg.max_bytes - HEAD_ROOM
+        # By bytes: the current document must fit in every format.
+        formats = cfg.formats
+        while len(current) > MIN_ENTRIES and not _fits(r, current, formats, budget):
+            keep = len(current)
+            while keep > MIN_ENTRIES and not _fits(r, current[:keep], formats, budget):
+                keep -= 1
+            moving, moving_members = current[keep:], tail[keep:]
+            current, tail = current[:keep], tail[:keep]
+            while moving:
+                take = _fit_oldest(r, moving, budget)
+                self.close(moving_members[len(moving_members) - take :], moving[len(moving) - take :])
+                moving, moving_members = moving[: len(moving) - take], moving_members[: len(moving_members) - take]
+        shortened = not _fits(r, current, formats, budget)
+        if shortened:
+            current = _shorten(r, current, formats, budget)
+        # Pages made earlier that must be written again.
+        first_new = self.first_new
+        again = set(range(1, first_new)) if full else archives.pages_holding(store, self.key, changed_items)
+        for number in sorted(p for p in again if p < first_new):
+            self.write_page(number, r.load(archives.page_entries(store, self.key, number)))
+        archive = Archive(prev=self.atom_url(page_spec(spec, self.last).path) if self.last else "")
+        out = config.paths.output
+        for fmt in formats:
+            if shortened:
+                data = feeds.render(spec, current, config, fmt, archive=archive)
+            else:
+                data = r.document(spec, current, fmt, archive)
+            rel = spec.file(fmt)
+            if writers.write_if_changed(out / rel, data, sync_folder=False, sync_file=False):
+                self.result.written.append(rel)
+        self.tail = tail
+        self.result.pages = self.last
+        return self.result
+
+    def record(self) -> None:
+        """Record the pages made and the current document's entries (the caller holds the transaction)."""
+        for number, members in enumerate(self.new_pages, start=self.first_new):
+            archives.add_page(self.r.store, self.key, number, members)
+        archives.keep_current(self.r.store, self.key, self.tail)
+
+
 def build_feed(r: Renderer, spec: FeedSpec, *, full: bool, changed_items: set[str], new_items: set[str]) -> FeedResult:
     """Write the current documents of ``spec`` and the archive pages that are new or changed. The caller
     flushes what was written (:func:`writers.sync_filesystem`, :func:`writers.sync_files`).
 
-    ``full``: write every page (a first build, or settings that shape every feed changed). Else only new
-    pages, the page before them, and pages holding one of ``changed_items`` (edited or deleted items);
-    the current document is then read from its recorded entries plus those of ``new_items`` (the items the
-    scan added or changed), without walking the feed's history.
+    ``full``: write every page (settings that shape every feed changed). Else only new pages, the page
+    before them, and pages holding one of ``changed_items`` (edited or deleted items); the current document
+    is then read from its recorded entries plus those of ``new_items`` (the items the scan added or
+    changed), without walking the feed's history. A full build of many feeds goes through :func:`build_all`.
     """
-    config, store = r.config, r.store
-    out = config.paths.output
-    cfg = config.feeds
+    store, cfg = r.store, r.config.feeds
     budget = cfg.max_bytes - HEAD_ROOM
     page_size = max(1, cfg.entries // 2)
-    result = FeedResult()
-    key = str(spec.key)  # as the store keeps it: site, category/news, ...
-    last = archives.last_page(store, key)
-    first_new = last + 1
+    pager = _Pager(r, spec, FeedResult())
     # newest first
-    if full or not archives.recorded(store, key):
-        tail = archives.unplaced_entries(store, key)
+    if full or not archives.recorded(store, pager.key):
+        tail = archives.unplaced_entries(store, pager.key)
     else:
-        tail = archives.current_entries(store, key, new_items)
-    new_pages: list[list[archives.Entry]] = []
-
-    def atom_url(path: str) -> str:
-        return feeds.feed_url(config, dataclasses.replace(spec, path=path), "atom")
-
-    def write_page(number: int, entries: Sequence[FeedEntry]) -> None:
-        # next-archive names the page after this one even while that page is still to be made, so a
-        # page never changes when the next one arrives (RFC 5005 clients walk prev-archive from the
-        # current document and never follow it before then).
-        archive = Archive(
-            prev=atom_url(page_spec(spec, number - 1).path) if number > 1 else "",
-            next=atom_url(page_spec(spec, number + 1).path),
-            current=feeds.feed_url(config, spec, "atom"),
-        )
-        data = r.document(page_spec(spec, number), entries, "atom", archive)
-        rel = page_path(spec, number)
-        if writers.write_if_changed(out / rel, data, sync_folder=False, sync_file=False):
-            result.archived.append(rel)
-
-    def close(members: list[archives.Entry], entries: list[FeedEntry]) -> None:
-        nonlocal last
-        last += 1
-        new_pages.append(members)
-        write_page(last, entries)
-
-    # 1. By count: the oldest entries move to pages while the current document holds too many.
+        tail = archives.current_entries(store, pager.key, new_items)
+    # By count: the oldest entries move to pages while the current document holds too many.
     while len(tail) > cfg.entries:
         oldest = tail[-page_size:]
         entries = r.load(oldest)
         take = _fit_oldest(r, entries, budget)
         # Deleted entries cannot be in ``entries``; listing and loading agree on what is published.
         members = oldest[len(oldest) - take :]
-        close(members, entries[len(entries) - take :])
+        pager.close(members, entries[len(entries) - take :])
         tail = tail[: len(tail) - take]
-    # 2. By bytes: the current document must fit in every format.
-    current = r.load(tail)
-    formats = cfg.formats
-    while len(current) > MIN_ENTRIES and not _fits(r, current, formats, budget):
-        keep = len(current)
-        while keep > MIN_ENTRIES and not _fits(r, current[:keep], formats, budget):
-            keep -= 1
-        moving, moving_members = current[keep:], tail[keep:]
-        current, tail = current[:keep], tail[:keep]
-        while moving:
-            take = _fit_oldest(r, moving, budget)
-            close(moving_members[len(moving_members) - take :], moving[len(moving) - take :])
-            moving, moving_members = moving[: len(moving) - take], moving_members[: len(moving_members) - take]
-    shortened = not _fits(r, current, formats, budget)
-    if shortened:
-        current = _shorten(r, current, formats, budget)
-    # Pages made earlier that must be written again.
-    again: set[int] = set(range(1, first_new)) if full else archives.pages_holding(store, key, changed_items)
-    for number in sorted(p for p in again if p < first_new):
-        write_page(number, r.load(archives.page_entries(store, key, number)))
-    archive = Archive(prev=atom_url(page_spec(spec, last).path) if last else "")
-    for fmt in formats:
-        if shortened:
-            data = feeds.render(spec, current, config, fmt, archive=archive)
-        else:
-            data = r.document(spec, current, fmt, archive)
-        rel = spec.file(fmt)
-        if writers.write_if_changed(out / rel, data, sync_folder=False, sync_file=False):
-            result.written.append(rel)
+    result = pager.finish(tail, r.load(tail), full=full, changed_items=changed_items)
     with store.transaction():
-        for number, members in enumerate(new_pages, start=first_new):
-            archives.add_page(store, key, number, members)
-        archives.keep_current(store, key, tail)
-    result.pages = last
+        pager.record()
     return result
+
+
+@dataclass
+class _Walking:
+    """One feed during the walk of a full build, from its oldest unplaced entry to its newest."""
+
+    pager: _Pager
+    remaining: int  # entries not yet met: still to be placed
+    page: list[tuple[archives.Entry, FeedEntry, bytes]] = field(default_factory=list)  # oldest first
+    page_bytes: int = 0
+    paging: bool = False  # a page is being filled
+    current: list[tuple[archives.Entry, FeedEntry]] = field(default_factory=list)  # oldest first
+
+    def close_page(self) -> None:
+        page = self.page[::-1]
+        fragments = {(e.uid, "atom"): frag for _, e, frag in page}
+        self.pager.close([m for m, _, _ in page], [e for _, e, _ in page], fragments)
+        self.page, self.page_bytes, self.paging = [], 0, False
+
+
+_WALK_CHUNK = 256
+
+
+def build_all(
+    r: Renderer,
+    specs: Sequence[FeedSpec],
+    *,
+    changed_items: set[str],
+    progress: Callable[[int, int], None] | None = None,
+) -> list[FeedResult]:
+    """:func:`build_feed` with ``full`` for every feed of ``specs``, in one walk over the items.
+
+    Every published item is loaded once, oldest first, and each of its entries is serialized once (an item
+    in the site feed and two category feeds, once) and goes to every feed holding it: a feed's archive
+    pages fill from its oldest entry, as :func:`build_feed` makes them, and are written as they fill, so
+    memory holds a page per feed, not a history. ``progress(done, total)`` counts items, then feeds.
+    """
+    store, config, cfg = r.store, r.config, r.config.feeds
+    budget = cfg.max_bytes - HEAD_ROOM
+    page_size = max(1, cfg.entries // 2)
+    walking: list[_Walking] = []
+    # item key → (feed, entry) pairs, each feed's in its own oldest-first order
+    wanted: dict[str, list[tuple[_Walking, archives.Entry]]] = {}
+    for spec in specs:
+        pager = _Pager(r, spec, FeedResult())
+        listing = archives.unplaced_entries(store, pager.key)
+        feed = _Walking(pager, len(listing))
+        walking.append(feed)
+        for entry in reversed(listing):
+            wanted.setdefault(entry[1], []).append((feed, entry))
+    order = [key for key in archives.oldest_first(store) if key in wanted]
+    total = len(order) + len(walking)
+    for start in range(0, len(order), _WALK_CHUNK):
+        chunk = order[start : start + _WALK_CHUNK]
+        items = catalog.items_by_keys(store, r.ctx, chunk)
+        for key in chunk:
+            item = items.get(key)
+            if item is None:  # deleted since it was listed
+                continue
+            whole: tuple[FeedEntry, bytes] | None = None
+            for feed, entry in wanted[key]:
+                sid = entry[2]
+                if sid is None:
+                    if whole is None:
+                        e = feeds.entry_for_item(item)
+                        whole = e, feeds.entry_fragment(e, config, "atom")
+                    fe, frag = whole
+                else:
+                    section = next((s for s in item.sections if s.id == sid), None)
+                    if section is None:
+                        continue
+                    fe = feeds.entry_for_section(item, section)
+                    frag = feeds.entry_fragment(fe, config, "atom")
+                _walk_one(feed, entry, fe, frag, cfg.entries, page_size, budget)
+        if progress is not None:
+            progress(start + len(chunk), total)
+    results = []
+    for done, feed in enumerate(walking, start=len(order) + 1):
+        if feed.page:
+            feed.close_page()
+        newest_first = feed.current[::-1]
+        results.append(
+            feed.pager.finish(
+                [m for m, _ in newest_first], [e for _, e in newest_first], full=True, changed_items=changed_items
+            )
+        )
+        if progress is not None:
+            progress(done, total)
+    with store.transaction():  # one transaction: thousands of page records
+        for feed in walking:
+            feed.pager.record()
+    return results
+
+
+def _walk_one(
+    feed: _Walking, member: archives.Entry, entry: FeedEntry, frag: bytes, entries: int, page_size: int, budget: int
+) -> None:
+    """The next oldest entry of a feed: onto the page being filled, or the current document. A page is
+    begun while more than ``entries`` are left to place; it closes at ``page_size`` entries, or before the
+    entry that would take it past ``budget`` (it always holds one)."""
+    if feed.paging and (len(feed.page) >= page_size or feed.page_bytes + len(frag) > budget):
+        feed.close_page()
+    if not feed.paging and feed.remaining > entries:
+        feed.paging = True
+    feed.remaining -= 1
+    if feed.paging:
+        feed.page.append((member, entry, frag))
+        feed.page_bytes += len(frag)
+    else:
+        feed.current.append((member, entry))
 
 
 def _fit_oldest(r: Renderer, entries: Sequence[FeedEntry], budget: int) -> int:

@@ -21,7 +21,7 @@ and an RSS ``<enclosure length="0">``; RSS authors are ``dc:creator`` (RSS ``<au
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import html
 import json
 import re
@@ -159,7 +159,7 @@ def excerpt(fragment: str, limit: int = SUMMARY_CHARS) -> str:
 def _terms(item: Item) -> tuple[str, ...]:
     seen: dict[str, str] = {}
     for term in (*item.categories, *item.tags):
-        clean = _line(term)
+        clean = _label(term)
         if clean and clean.casefold() not in seen:
             seen[clean.casefold()] = clean
     return tuple(seen.values())
@@ -268,14 +268,9 @@ def render(
     if fmt not in FORMATS:
         raise ValueError(f"unknown feed format {fmt!r} (known: {', '.join(FORMATS)})")
     cache: Fragments = {} if fragments is None else fragments
-    nudged: set[int] = set()
-    if fmt == "atom":
-        entries, nudged = _distinct_updated(entries, config.site.tz)
+    tz = config.site.tz
     parts = []
-    for i, e in enumerate(entries):
-        if i in nudged:  # its instant depends on its neighbours: not for reuse
-            parts.append(entry_fragment(e, config, fmt))
-            continue
+    for e in entries:
         frag = cache.get((e.uid, fmt))
         if frag is None:
             frag = cache[(e.uid, fmt)] = entry_fragment(e, config, fmt)
@@ -283,8 +278,16 @@ def render(
     if fmt == "json":
         head = _render_json(spec, [], config)
         return head[: -len(_JSON_TAIL)] + b",".join(parts) + _JSON_TAIL
-    tz = config.site.tz
-    if updated is None:
+    if fmt == "atom":
+        instants = _distinct_updated(entries, tz)
+        for i, (e, at) in enumerate(zip(entries, instants, strict=True)):
+            stamp = _utc(e.updated, tz)
+            if at != stamp:  # its instant depends on its neighbours: the shared fragment is left as it is
+                old, new = (f"<updated>{t.isoformat()}</updated>".encode() for t in (stamp, at))
+                parts[i] = parts[i].replace(old, new, 1)
+        if updated is None:
+            updated = max(instants, default=EMPTY_UPDATED)
+    elif updated is None:
         updated = max((_utc(e.updated, tz) for e in entries), default=EMPTY_UPDATED)
     fg = _feedgen(spec, [], config, fmt, _utc(updated, tz), archive or Archive())
     if fmt == "atom":
@@ -296,26 +299,28 @@ def render(
     return head[: -len(tail)] + b"".join(parts) + tail
 
 
-def _distinct_updated(entries: list[FeedEntry], tz: tzinfo) -> tuple[list[FeedEntry], set[int]]:
-    """The entries, each with an ``updated`` no other entry of the document has, and the positions of those
-    that were moved.
+def _distinct_updated(entries: Sequence[FeedEntry], tz: tzinfo) -> list[datetime]:
+    """The ``updated`` instant of each entry in one document, each one no other entry of the document has.
 
     Posts dated by day alone, or a correspondent's sections of one article, share their ``updated`` instant;
     feed readers that tell entries apart by it would merge them (the W3C validator warns). Within one
     document, a later entry holding an instant already taken moves a second later, as many times as needed.
+    Its fragment's first ``<updated>`` is the entry's own (id and title before it are escaped text), so the
+    move is a replacement in the shared bytes, not a second serialization.
     """
     seen: set[datetime] = set()
-    out, nudged = [], set()
-    for i, e in enumerate(entries):
-        at = _utc(e.updated, tz)
-        if at in seen:
-            while at in seen:
-                at += timedelta(seconds=1)
-            e = dataclasses.replace(e, updated=at)
-            nudged.add(i)
+    # instant → the last instant given for it: every one between is taken, so the search starts there
+    given: dict[datetime, datetime] = {}
+    out = []
+    for e in entries:
+        wanted = _utc(e.updated, tz)
+        at = given.get(wanted, wanted)
+        while at in seen:
+            at += timedelta(seconds=1)
         seen.add(at)
-        out.append(e)
-    return out, nudged
+        given[wanted] = at
+        out.append(at)
+    return out
 
 
 _ATOM_TAIL = b"</feed>\n"
@@ -361,7 +366,7 @@ def _atom_entry(e: FeedEntry, config: Config) -> str:
     summary = xml_safe(e.summary).strip() or ("" if body else _line(e.title))
     if summary:
         out.append(f'    <summary type="html">{_t(html.escape(summary, quote=False))}</summary>\n')
-    out += [f'    <category term="{_a(t)}"/>\n' for t in (_line(c) for c in e.categories) if t]
+    out += [f'    <category term="{_a(t)}"/>\n' for t in (_label(c) for c in e.categories) if t]
     out.append(f"    <published>{_utc(e.published, tz).isoformat()}</published>\n")
     image = _line(e.image or "")
     if image:
@@ -399,7 +404,7 @@ def _rss_entry(e: FeedEntry, config: Config) -> str:
     elif body:
         out.append(f"      <description>{_t(body)}</description>\n")
     out.append(f'      <guid isPermaLink="false">{_t(_line(e.uid))}</guid>\n')
-    out += [f"      <category>{_t(t)}</category>\n" for t in (_line(c) for c in e.categories) if t]
+    out += [f"      <category>{_t(t)}</category>\n" for t in (_label(c) for c in e.categories) if t]
     out.append(f"      <pubDate>{_rfc822(_utc(e.published, config.site.tz))}</pubDate>\n")
     out += [f"      <dc:creator>{_t(n)}</dc:creator>\n" for n in _names(e, config)]
     # RSS allows one enclosure: the attached file (with its real length) before the image.
@@ -461,7 +466,7 @@ def _feedgen(
 
 
 def _names(e: FeedEntry, config: Config) -> list[str]:
-    names = [n for n in (_line(a) for a in e.authors) if n]
+    names = [n for n in (_label(a) for a in e.authors) if n]
     return names or [_line(config.site.author) or "Unknown"]
 
 
@@ -573,7 +578,7 @@ def _json_item(e: FeedEntry, config: Config) -> dict[str, Any]:
     item["date_published"] = _utc(e.published, tz).isoformat()
     item["date_modified"] = _utc(e.updated, tz).isoformat()
     item["authors"] = [{"name": n} for n in _names(e, config)]
-    tags = [t for t in (_line(c) for c in e.categories) if t]
+    tags = [t for t in (_label(c) for c in e.categories) if t]
     if tags:
         item["tags"] = tags
     return item
@@ -647,6 +652,12 @@ def _kind(spec: FeedSpec) -> str:
 def _line(text: str) -> str:
     """Clean text on one line: CR, LF and every other whitespace run become one space."""
     return one_line(xml_safe(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _label(text: str) -> str:
+    """:func:`_line` of a name or a category, which recur in entry after entry: cleaned once."""
+    return _line(text)
 
 
 def _utc(dt: datetime, tz: tzinfo) -> datetime:

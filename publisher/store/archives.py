@@ -109,6 +109,13 @@ def current_entries(store: Store, key: str, item_keys: Iterable[str]) -> list[En
     return _newest_first(rows)
 
 
+def oldest_first(store: Store) -> list[str]:
+    """The keys of every published item, oldest first: the reverse of the order every listing here gives
+    (newest ``published`` first, ties by key), so a walk in this order meets each feed's entries oldest first."""
+    rows = store.conn.execute("SELECT key FROM items WHERE deleted_at IS NULL ORDER BY published DESC, key").fetchall()
+    return [str(key) for (key,) in reversed(rows)]
+
+
 def keep_current(store: Store, key: str, entries: Sequence[Entry]) -> None:
     """Record ``entries`` as on page 0 of feed ``key`` (those already recorded keep their page)."""
     store.conn.executemany(
