@@ -139,6 +139,7 @@ class _Pager:
         self.first_new = self.last + 1
         self.new_pages: list[list[archives.Entry]] = []
         self.tail: list[archives.Entry] = []  # the current document's entries, once finished
+        self.heads = feeds.Heads()
 
     def atom_url(self, path: str) -> str:
         return feeds.feed_url(self.r.config, dataclasses.replace(self.spec, path=path), "atom")
@@ -156,7 +157,9 @@ class _Pager:
         if fragments is None:
             data = self.r.document(page_spec(spec, number), entries, "atom", archive)
         else:
-            data = feeds.render(page_spec(spec, number), entries, config, "atom", archive=archive, fragments=fragments)
+            data = feeds.render(
+                page_spec(spec, number), entries, config, "atom", archive=archive, fragments=fragments, heads=self.heads
+            )
         rel = page_path(spec, number)
         if writers.write_if_changed(config.paths.output / rel, data, sync_folder=False, sync_file=False):
             self.result.archived.append(rel)

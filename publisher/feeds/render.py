@@ -21,6 +21,7 @@ and an RSS ``<enclosure length="0">``; RSS authors are ``dc:creator`` (RSS ``<au
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 import json
@@ -256,13 +257,15 @@ def render(
     updated: datetime | None = None,
     archive: Archive | None = None,
     fragments: Fragments | None = None,
+    heads: Heads | None = None,
 ) -> bytes:
     """The feed document in ``fmt`` ("atom", "rss" or "json").
 
     ``entries`` come newest first and keep that order; at most ``feeds.entries`` are used. The feed's
     ``updated`` is the latest ``updated`` of its entries (an older item edited today counts), unless given.
     Each entry is serialized on its own and spliced into the document; ``fragments`` (keyed by entry id
-    and format) lets a build serialize an entry once for every feed that holds it.
+    and format) lets a build serialize an entry once for every feed that holds it; ``heads`` lets the
+    archive pages of one feed share the making of their head.
     """
     entries = list(entries[: config.feeds.entries])
     if fmt not in FORMATS:
@@ -289,6 +292,9 @@ def render(
             updated = max(instants, default=EMPTY_UPDATED)
     elif updated is None:
         updated = max((_utc(e.updated, tz) for e in entries), default=EMPTY_UPDATED)
+    if fmt == "atom" and heads is not None:
+        head = heads.head(spec, config, _utc(updated, tz), archive or Archive())
+        return head[: -len(_ATOM_TAIL)] + b"".join(parts) + _ATOM_TAIL
     fg = _feedgen(spec, [], config, fmt, _utc(updated, tz), archive or Archive())
     if fmt == "atom":
         head = bytes(fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True))
@@ -297,6 +303,43 @@ def render(
         head = bytes(fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True))
         tail = _RSS_TAIL
     return head[: -len(tail)] + b"".join(parts) + tail
+
+
+# Values no real feed holds, made into a head once and replaced in each copy (see Heads).
+_SLOT_PATH = "publisher-slot-self"
+_SLOT_PREV = "https://slot.invalid/prev-archive"
+_SLOT_NEXT = "https://slot.invalid/next-archive"
+_SLOT_UPDATED = datetime(1901, 2, 3, 4, 5, 6, tzinfo=UTC)
+
+
+class Heads:
+    """The Atom heads of one feed's archive pages, which differ from page to page only in their own link,
+    their neighbours' links and their date: made once by feedgen with slots in those places, then
+    filled for each page (one feed, one configuration: a new Heads for each)."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[bool, bool, str], bytes] = {}
+
+    def head(self, spec: FeedSpec, config: Config, updated: datetime, archive: Archive) -> bytes:
+        shape = (bool(archive.prev), bool(archive.next), archive.current)
+        slotted = dataclasses.replace(spec, path=_SLOT_PATH)
+        made = self._made.get(shape)
+        if made is None:
+            slots = Archive(prev=_SLOT_PREV if archive.prev else "", next=_SLOT_NEXT if archive.next else "")
+            slots = dataclasses.replace(slots, current=archive.current)
+            fg = _feedgen(slotted, [], config, "atom", _SLOT_UPDATED, slots)
+            made = self._made[shape] = bytes(fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True))
+        fills = [
+            (_a(feed_url(config, slotted, "atom")), _a(feed_url(config, spec, "atom"))),
+            (f"<updated>{_SLOT_UPDATED.isoformat()}</updated>", f"<updated>{updated.isoformat()}</updated>"),
+        ]
+        if archive.prev:
+            fills.append((_SLOT_PREV, _a(archive.prev)))
+        if archive.next:
+            fills.append((_SLOT_NEXT, _a(archive.next)))
+        for slot, value in fills:
+            made = made.replace(slot.encode(), value.encode(), 1)
+        return made
 
 
 def _distinct_updated(entries: Sequence[FeedEntry], tz: tzinfo) -> list[datetime]:

@@ -497,3 +497,34 @@ def test_dates_in_other_zones_come_out_in_utc() -> None:
     entry = dataclasses.replace(site_entries()[0], published=tokyo, updated=tokyo)
     data = feeds.render(feeds.site_spec(CONFIG), [entry], CONFIG, "atom")
     assert b"<published>2026-03-02T08:15:30+00:00</published>" in data
+
+
+@pytest.mark.parametrize("base", [BASE, "https://example.org/news?a=1&b=<2>/"])
+def test_archive_page_heads_made_once_equal_heads_made_for_each_page(base: str) -> None:
+    """A feed's archive pages share one head made with slots; each filled copy equals the head feedgen makes
+    for that page alone, whatever the page's links hold."""
+    config = make_config(base_url=base)
+    spec = feeds.category_spec(config, "Économie & «Port»")
+    when = [at(d) for d in range(1, 7)]
+    entries = [
+        feeds.entry_for_item(item(f"posts/p{i}", f"Post {i}", w, (ANA,), f"<p>{i}</p>")) for i, w in enumerate(when)
+    ]
+    heads = feeds.Heads()
+    for number in (1, 2, 3):
+        page = dataclasses.replace(spec, path=f"{spec.path}-archive-{number}")
+        archive = feeds.Archive(
+            prev=feeds.feed_url(config, dataclasses.replace(spec, path=f"{spec.path}-archive-{number - 1}"), "atom")
+            if number > 1
+            else "",
+            next=feeds.feed_url(config, dataclasses.replace(spec, path=f"{spec.path}-archive-{number + 1}"), "atom"),
+            current=feeds.feed_url(config, spec, "atom"),
+        )
+        chunk = entries[2 * (number - 1) : 2 * number]
+        alone = feeds.render(page, chunk, config, "atom", archive=archive)
+        shared = feeds.render(page, chunk, config, "atom", archive=archive, heads=heads)
+        assert shared == alone
+        doc = feedparser.parse(shared)
+        assert not doc.bozo
+        rels = {link["rel"]: link["href"] for link in doc.feed.links}
+        assert rels["self"] == feeds.feed_url(config, page, "atom")
+        assert ("prev-archive" in rels) == (number > 1)
