@@ -182,17 +182,15 @@ class _Pager:
         budget = cfg.max_bytes - HEAD_ROOM
         # By bytes: the current document must fit in every format.
         formats = cfg.formats
-        while len(current) > MIN_ENTRIES and not _fits(r, current, formats, budget):
-            keep = len(current)
-            while keep > MIN_ENTRIES and not _fits(r, current[:keep], formats, budget):
-                keep -= 1
+        keep = max(MIN_ENTRIES, _fitting(r, current, formats, budget))
+        if keep < len(current):
             moving, moving_members = current[keep:], tail[keep:]
             current, tail = current[:keep], tail[:keep]
             while moving:
                 take = _fit_oldest(r, moving, budget)
                 self.close(moving_members[len(moving_members) - take :], moving[len(moving) - take :])
                 moving, moving_members = moving[: len(moving) - take], moving_members[: len(moving_members) - take]
-        shortened = not _fits(r, current, formats, budget)
+        shortened = _fitting(r, current, formats, budget) < len(current)
         if shortened:
             current = _shorten(r, current, formats, budget)
         # Pages made earlier that must be written again.
@@ -375,8 +373,18 @@ def _fit_oldest(r: Renderer, entries: Sequence[FeedEntry], budget: int) -> int:
     return take
 
 
-def _fits(r: Renderer, entries: Sequence[FeedEntry], formats: Sequence[FeedFormat], budget: int) -> bool:
-    return all(sum(r.size(e, fmt) for e in entries) <= budget for fmt in formats)
+def _fitting(r: Renderer, entries: Sequence[FeedEntry], formats: Sequence[FeedFormat], budget: int) -> int:
+    """How many of the newest of ``entries`` fit in ``budget`` in every format. Entries past the first that
+    does not fit are never serialized: they go to archive pages, in Atom only."""
+    n = len(entries)
+    for fmt in formats:
+        total = 0
+        for i, e in enumerate(entries[:n]):
+            total += r.size(e, fmt)
+            if total > budget:
+                n = i
+                break
+    return n
 
 
 def _shorten(r: Renderer, entries: list[FeedEntry], formats: Sequence[FeedFormat], budget: int) -> list[FeedEntry]:
