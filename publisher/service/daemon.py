@@ -41,6 +41,7 @@ from publisher.feeds import build
 from publisher.feeds.websub import WebSubPublisher, topic_url
 from publisher.mail import digests, messages, tokens
 from publisher.models import Scope
+from publisher.service import watcher
 from publisher.service.scheduler import CronJob, IntervalJob, Scheduler, make_trigger
 from publisher.service.systemd import Notifier
 from publisher.store import content as store_content
@@ -163,6 +164,7 @@ class Daemon:
         self._composer_config: Config | None = None
         self._kick_again = False
         self._kick_task: asyncio.Task[None] | None = None
+        self._inotify = watcher.available()  # else (or once it failed) watchfiles
 
     # -- life cycle ------------------------------------------------------------------------------------
 
@@ -350,6 +352,18 @@ class Daemon:
 
     async def _watch(self, config: Config, root: Path) -> None:
         debounce = max(1, config.daemon.debounce_ms)
+        keep = ContentFilter(root, config.content.extensions)
+        if self._inotify:
+            try:
+                # Whole files go to a build a few ms after they are (see service/watcher.py).
+                async for batch in watcher.watch(root, keep, quiet=debounce / 1000, stop=self._watch_stop):
+                    self._changes_seen(root, config, batch)
+                return
+            except OSError as exc:
+                if root.is_dir():
+                    self._inotify = False
+                    logger.warning("cannot watch %s with inotify (%s); watching with watchfiles", root, exc)
+                raise
         async for changes in watchfiles.awatch(
             root,
             watch_filter=ContentFilter(root, config.content.extensions),
@@ -360,10 +374,17 @@ class Daemon:
             stop_event=self._watch_stop,
             ignore_permission_denied=True,
         ):
-            paths = changed_paths(root, changes, config.content.extensions)
-            logger.debug("watcher: %d event(s) → %s", len(changes), "full rescan" if paths is None else sorted(paths))
-            if paths is None or paths:
-                self.request_build(paths)
+            self._changes_seen(root, config, changes)
+
+    def _changes_seen(self, root: Path, config: Config, changes: set[tuple[watchfiles.Change, str]] | None) -> None:
+        paths = None if changes is None else changed_paths(root, changes, config.content.extensions)
+        logger.debug(
+            "watcher: %s → %s",
+            "events lost" if changes is None else f"{len(changes)} change(s)",
+            "full rescan" if paths is None else sorted(paths),
+        )
+        if paths is None or paths:
+            self.request_build(paths)
 
     async def _rescan_loop(self) -> None:
         while True:
