@@ -49,9 +49,12 @@ def settle_roles(store: Store, slugs: Sequence[str]) -> None:
     """Set each correspondent's role to that of their newest section with a role in a published item."""
     for start in range(0, len(slugs), 500):
         chunk = list(slugs[start : start + 500])
+        # Newest items first (items_newest holds all it needs), stopping at the first section of theirs that
+        # names a role: a few index steps for anyone who writes often, where going through their own
+        # sections would read every item they ever wrote (CROSS JOIN and + keep SQLite to that order).
         store.conn.execute(
-            "UPDATE correspondents SET role = COALESCE((SELECT s.role FROM sections s JOIN items i"
-            " ON i.key = s.item_key WHERE s.correspondent_slug = correspondents.slug AND s.role != ''"
+            "UPDATE correspondents SET role = COALESCE((SELECT s.role FROM items i CROSS JOIN sections s"
+            " ON s.item_key = i.key WHERE +s.correspondent_slug = correspondents.slug AND s.role != ''"
             " AND i.deleted_at IS NULL ORDER BY i.published DESC, i.key DESC, s.position DESC LIMIT 1), '')"
             f" WHERE slug IN ({_marks(len(chunk))})",
             chunk,

@@ -205,6 +205,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     CREATE INDEX sources_skipped ON sources(reason) WHERE status = 'skipped';
     CREATE INDEX items_source ON items(source_path) WHERE deleted_at IS NULL;
     """,
+    # 8: the published items newest first, without reading their rows (a correspondent's newest role)
+    """
+    CREATE INDEX items_newest ON items(published DESC, key DESC, deleted_at) WHERE deleted_at IS NULL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

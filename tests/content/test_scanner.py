@@ -295,3 +295,22 @@ def test_a_digest_right_after_a_scan_in_the_same_second_includes_the_post(config
     (queued,) = digests.queue(config, store)
     (ids,) = store.conn.execute("SELECT section_ids FROM digests WHERE id = ?", (queued,)).fetchone()
     assert len(json.loads(ids)) == 1
+
+
+def test_a_correspondent_carries_the_role_of_their_newest_section_that_names_one(config: Config, store: Store) -> None:
+    def byline(day: int, role: str) -> str:
+        who = f"By Ana Ruiz, {role}" if role else "By Ana Ruiz"
+        return f"---\ntitle: Day {day}\ndate: 2026-03-{day:02d}T06:00:00\n---\n\nLead.\n\n{who}\n\nText {day}.\n"
+
+    put(config, "a.md", byline(2, "Lisbon correspondent"))
+    put(config, "c.md", byline(9, "Madrid correspondent"))
+    put(config, "b.md", byline(5, "Porto correspondent"))
+    scan(config, store)
+    person = catalog.correspondent(store, "ana-ruiz")
+    assert person is not None and person.role == "Madrid correspondent"
+    # A newer section that names no role changes nothing; the newest one that names one goes: the next.
+    put(config, "d.md", byline(12, ""))
+    (config.paths.content / "c.md").unlink()
+    scan(config, store)
+    person = catalog.correspondent(store, "ana-ruiz")
+    assert person is not None and person.role == "Porto correspondent"
