@@ -231,7 +231,8 @@ def build(app: App) -> None:
     click.echo(
         f"feeds: {report.feeds_total} feeds, {len(report.feeds_written)} files written, "
         f"{len(report.archives_written)} archive pages written, "
-        f"{len(report.feeds_removed)} removed, in {config.paths.output} ({report.seconds:.2f}s)"
+        f"{len(report.feeds_removed)} removed, in {config.paths.output} ({report.seconds:.2f}s: "
+        f"scan {report.scan_seconds:.2f}s, feeds {report.seconds - report.scan_seconds:.2f}s)"
     )
 
 

@@ -38,6 +38,7 @@ class BuildReport:
     archive_pages: int = 0  # archive pages of the feeds written (each feed's count, summed)
     full: bool = False  # every feed was rendered
     seconds: float = 0.0
+    scan_seconds: float = 0.0  # of which the scan
 
 
 def build(
@@ -56,7 +57,7 @@ def build(
     started = time.perf_counter()
     changed = None if changed is None else set(changed)
     scan = scanner.scan(config, store, only=changed, progress=progress)
-    report = BuildReport(scan=scan)
+    report = BuildReport(scan=scan, scan_seconds=time.perf_counter() - started)
     ctx = catalog.Context.load(config, store)
     fingerprint = _fingerprint(config)
     previous = _previous_feeds(store)

@@ -109,13 +109,19 @@ class Renderer:
         return len(self.fragment(entry, fmt))
 
     def fragment(self, entry: FeedEntry, fmt: FeedFormat) -> bytes:
-        site = self.config.site
-        key = (entry, fmt, site.tz, site.author)
-        frag = self.cache.get(key)
+        frag = self.cache.get(self._key(entry, fmt))
         if frag is None:
             frag = feeds.entry_fragment(entry, self.config, fmt)
-            self.cache.put(key, frag)
+            self.keep(entry, fmt, frag)
         return frag
+
+    def keep(self, entry: FeedEntry, fmt: FeedFormat, frag: bytes) -> None:
+        """Remember ``frag``, serialized elsewhere, as ``entry`` in ``fmt``."""
+        self.cache.put(self._key(entry, fmt), frag)
+
+    def _key(self, entry: FeedEntry, fmt: FeedFormat) -> tuple[object, ...]:
+        site = self.config.site
+        return (entry, fmt, site.tz, site.author)
 
     def document(self, spec: FeedSpec, entries: Sequence[FeedEntry], fmt: FeedFormat, archive: Archive) -> bytes:
         fragments: feeds.Fragments = {(e.uid, fmt): self.fragment(e, fmt) for e in entries}
@@ -261,7 +267,7 @@ class _Walking:
     page: list[tuple[archives.Entry, FeedEntry, bytes]] = field(default_factory=list)  # oldest first
     page_bytes: int = 0
     paging: bool = False  # a page is being filled
-    current: list[tuple[archives.Entry, FeedEntry]] = field(default_factory=list)  # oldest first
+    current: list[tuple[archives.Entry, FeedEntry, bytes]] = field(default_factory=list)  # oldest first
 
     def close_page(self) -> None:
         page = self.page[::-1]
@@ -331,9 +337,11 @@ def build_all(
         if feed.page:
             feed.close_page()
         newest_first = feed.current[::-1]
+        for _, e, frag in newest_first:
+            r.keep(e, "atom", frag)
         results.append(
             feed.pager.finish(
-                [m for m, _ in newest_first], [e for _, e in newest_first], full=True, changed_items=changed_items
+                [m for m, _, _ in newest_first], [e for _, e, _ in newest_first], full=True, changed_items=changed_items
             )
         )
         if progress is not None:
@@ -359,7 +367,7 @@ def _walk_one(
         feed.page.append((member, entry, frag))
         feed.page_bytes += len(frag)
     else:
-        feed.current.append((member, entry))
+        feed.current.append((member, entry, frag))
 
 
 def _fit_oldest(r: Renderer, entries: Sequence[FeedEntry], budget: int) -> int:
