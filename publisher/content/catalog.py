@@ -11,6 +11,7 @@ HTML is rendered lazily, the first time a feed or digest needs it, and kept unti
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -22,7 +23,14 @@ from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from publisher.config import Config
-from publisher.content import ids, markup
+from publisher.content import ids, markup, urls
+from publisher.content.loading import Rendered
+
+# Kept here for the feed builder, which copies attached files out.
+from publisher.content.urls import ATTACHED_TYPES as ATTACHED_TYPES
+from publisher.content.urls import FILES_FOLDER as FILES_FOLDER
+from publisher.content.urls import attached_path as attached_path
+from publisher.content.urls import attachment_link as _attachment_link
 from publisher.models import (
     SITE_FEED,
     Attachment,
@@ -114,42 +122,20 @@ class Context:
         day = parsed.published.astimezone(UTC).date().isoformat()
         return f"tag:{self.authority},{day}:{quote(parsed.key, safe='/-._~')}"
 
+    @functools.cached_property
+    def site(self) -> urls.Site:
+        """The URL rules alone, as the scan's workers get them to render HTML before items are written."""
+        return urls.Site(tz=self.tz, base_url=self.base_url, permalink=self.permalink, content=self.content)
+
     def url_path(self, parsed: ParsedItem) -> str:
-        if parsed.permalink:
-            path = parsed.permalink.strip()
-            split = urlsplit(path)
-            if split.scheme or split.netloc:
-                return path  # an absolute URL, kept as written
-            return quote(path.lstrip("/"), safe="/-._~%")
-        local = parsed.published.astimezone(self.tz)
-        path = self.permalink.format(
-            year=f"{local.year:04d}",
-            month=f"{local.month:02d}",
-            day=f"{local.day:02d}",
-            slug=parsed.slug,
-            key=parsed.key,
-        )
-        return quote(path.lstrip("/"), safe="/-._~%")
+        return self.site.url_path(parsed)
 
     def attachment(self, source_path: str) -> Attachment | None:
         """The published copy of a source file that is its own best form (a PDF), with its real length."""
-        rel = attached_path(source_path)
-        if rel is None or self.content is None:
-            return None
-        try:
-            length = (self.content / source_path).stat().st_size
-        except OSError:
-            return None
-        mime = ATTACHED_TYPES[source_path[source_path.rfind(".") :].lower()]
-        return Attachment(self.base_url + quote(rel, safe="/-._~"), length, mime)
+        return self.site.attachment(source_path)
 
     def url(self, url_path: str) -> str:
-        # url_path() already gave a quoted path relative to base_url, or an absolute URL kept as written.
-        if url_path.startswith(("http://", "https://")):
-            return url_path
-        if url_path.startswith("//"):  # scheme-relative: the site's own scheme
-            return self.base_url.split(":", 1)[0] + ":" + url_path
-        return self.base_url + url_path
+        return self.site.url(url_path)
 
 
 def _content_hash(parsed: ParsedItem, url_path: str) -> str:
@@ -189,87 +175,164 @@ def _upsert_correspondent(store: Store, ctx: Context, name: str, role: str, at: 
 
 
 def upsert_item(
-    store: Store, ctx: Context, parsed: ParsedItem, *, mtime_ns: int, touched: Touched, at: datetime
+    store: Store,
+    ctx: Context,
+    parsed: ParsedItem,
+    *,
+    mtime_ns: int,
+    touched: Touched,
+    at: datetime,
+    rendered: Rendered | None = None,
 ) -> str:
-    """Record ``parsed``; returns "added", "updated" or "unchanged". The caller holds the transaction."""
+    """Record ``parsed``; returns "added", "updated" or "unchanged". The caller holds the transaction.
+
+    ``rendered``: its sections' HTML, rendered ahead (by a scan worker); kept if rendered for its URL."""
     now = iso(at)
     url_path = ctx.url_path(parsed)
     digest = _content_hash(parsed, url_path)
     row = db.item_state(store, parsed.key)
     if row is not None and row.content_hash == digest and row.deleted_at is None:
         return "unchanged"
+    if row is None:
+        uid, first_seen = ctx.uid(parsed), now
+    else:
+        uid, first_seen = row.uid, row.first_seen
+        touched.add_item_row(store, parsed.key)
+    record, sections, labels = _rows(store, ctx, parsed, url_path, digest, uid, first_seen, mtime_ns, now, rendered)
+    db.upsert_item(store, record)
+    _replace_sections(store, parsed.key, sections, fresh=row is None)
+    db.replace_labels(store, parsed.key, labels, fresh=row is None)
+    touched.add_parsed(parsed)
+    # A file that comes back after deletion is new to the feeds again, under its old uid.
+    return "added" if row is None or row.deleted_at is not None else "updated"
+
+
+def add_new_items(
+    store: Store,
+    ctx: Context,
+    new: Sequence[tuple[ParsedItem, int, Rendered | None]],
+    *,
+    touched: Touched,
+    at: datetime,
+) -> None:
+    """Record items whose keys the store has never held (a cold scan's every file): (parsed, mtime_ns, HTML
+    rendered ahead) each. The same rows as :func:`upsert_item` gives them one by one, in one statement per
+    table. The caller holds the transaction and has checked that no key is stored already or given twice."""
+    now = iso(at)
+    records: list[db.ItemRecord] = []
+    sections: list[tuple[str, db.SectionRow]] = []
+    labels: list[tuple[str, str, str, str, str]] = []
+    for parsed, mtime_ns, rendered in new:
+        url_path = ctx.url_path(parsed)
+        digest = _content_hash(parsed, url_path)
+        record, rows, marks = _rows(store, ctx, parsed, url_path, digest, ctx.uid(parsed), now, mtime_ns, now, rendered)
+        records.append(record)
+        sections.extend((parsed.key, row) for row in rows)
+        labels.extend((parsed.key, *mark) for mark in marks)
+        touched.add_parsed(parsed)
+    db.insert_items(store, records)
+    db.add_sections(store, sections)
+    db.add_labels(store, labels)
+
+
+def _rows(
+    store: Store,
+    ctx: Context,
+    parsed: ParsedItem,
+    url_path: str,
+    digest: str,
+    uid: str,
+    first_seen: str,
+    mtime_ns: int,
+    now: str,
+    rendered: Rendered | None,
+) -> tuple[db.ItemRecord, list[db.SectionRow], list[tuple[str, str, str, str]]]:
+    """What ``parsed`` is stored as: its item row, its section rows (with None for a section id still to be
+    given) and its categories and tags. Writes the correspondents it names that are new or renamed."""
     lead_author = parsed.authors[0] if parsed.authors else "Unknown"
     author_slugs = [_upsert_correspondent(store, ctx, name, "", now) for name in parsed.authors or (lead_author,)]
     # Updated: the file's own say, else the later of its date and its last edit. A function of the file
     # alone, so an incremental build and a fresh build of the same folder agree.
     edited = datetime.fromtimestamp(mtime_ns / 1e9, UTC).replace(microsecond=0)
     updated = parsed.updated or max(parsed.published, edited)
-    if row is None:
-        uid, first_seen = ctx.uid(parsed), now
-    else:
-        uid, first_seen = row.uid, row.first_seen
-        touched.add_item_row(store, parsed.key)
-    db.upsert_item(
-        store,
-        db.ItemRecord(
-            key=parsed.key,
-            uid=uid,
-            source_path=parsed.source_path,
-            slug=parsed.slug,
-            url_path=url_path,
-            title=parsed.title,
-            published=iso(parsed.published),
-            updated=iso(updated),
-            authors=dumps(author_slugs),
-            categories=dumps(list(parsed.categories)),
-            tags=dumps(list(parsed.tags)),
-            summary=parsed.summary,
-            image=parsed.image,
-            body_format=parsed.body_format,
-            body=parsed.body,
-            content_hash=digest,
-            first_seen=first_seen,
-        ),
+    parsed_sections = parsed.sections or (ParsedSection(correspondent=lead_author, role="", body=parsed.body),)
+    anchors = _anchors_for(parsed_sections)
+    html_of: Sequence[str | None] = [None] * len(parsed_sections)
+    # Rendered for another URL (a moved file keeps its old key, and a permalink may hold the key): the feeds
+    # render it again for its own.
+    if rendered is not None and rendered.page_url == ctx.url(url_path) and len(rendered.sections) == len(html_of):
+        html_of = rendered.sections
+    sections: list[db.SectionRow] = []
+    for position, (section, anchor, section_html) in enumerate(zip(parsed_sections, anchors, html_of, strict=True)):
+        slug = _upsert_correspondent(store, ctx, section.correspondent, section.role, now)
+        sections.append((None, position, slug, section.role, anchor, section.body, section_html, ""))
+    item_html = None
+    if len(sections) == 1 and html_of[0] is not None:
+        # One section: the article is that section in its element. With more, each after the first has a
+        # byline naming its correspondent as stored when a feed reads it, so it is made then.
+        item_html = _item_html([_bare_section(parsed.key, anchors[0], html_of[0])], multi=False)
+    record = db.ItemRecord(
+        key=parsed.key,
+        uid=uid,
+        source_path=parsed.source_path,
+        slug=parsed.slug,
+        url_path=url_path,
+        title=parsed.title,
+        published=iso(parsed.published),
+        updated=iso(updated),
+        authors=dumps(author_slugs),
+        categories=dumps(list(parsed.categories)),
+        tags=dumps(list(parsed.tags)),
+        summary=parsed.summary,
+        image=parsed.image,
+        body_format=parsed.body_format,
+        body=parsed.body,
+        content_hash=digest,
+        first_seen=first_seen,
+        html=item_html,
     )
-    _replace_sections(store, ctx, parsed, lead_author, now, fresh=row is None)
-    db.replace_labels(
-        store,
-        parsed.key,
-        [("category", slugify(c), c, iso(parsed.published)) for c in parsed.categories]
-        + [("tag", slugify(t), t, iso(parsed.published)) for t in parsed.tags],
-        fresh=row is None,
-    )
-    touched.add_parsed(parsed)
-    # A file that comes back after deletion is new to the feeds again, under its old uid.
-    return "added" if row is None or row.deleted_at is not None else "updated"
+    published = iso(parsed.published)
+    labels = [("category", slugify(c), c, published) for c in parsed.categories]
+    labels += [("tag", slugify(t), t, published) for t in parsed.tags]
+    # A new section is stamped as it is written, inside the write transaction, to the microsecond: a
+    # digest (also a write transaction) either sees it committed or runs wholly before this moment, and
+    # its window ends at or before it, so the next digest gathers it. Stamping at the scan's start
+    # instead could land a section behind a digest mark and it would never be mailed.
+    stamp = datetime.now(UTC).isoformat(timespec="microseconds")
+    return record, [(*row[:7], stamp) for row in sections], labels
 
 
-def _replace_sections(
-    store: Store, ctx: Context, parsed: ParsedItem, lead_author: str, now: str, *, fresh: bool
-) -> None:
+def _bare_section(key: str, anchor: str, section_html: str) -> Section:
+    """Enough of a stored section for :func:`_item_html` to place it alone in its article."""
+    return Section(
+        id=0,
+        item_key=key,
+        position=0,
+        correspondent=Correspondent("", ""),
+        anchor=anchor,
+        body="",
+        html=section_html,
+        recorded_at=datetime.min,
+    )
+
+
+def _replace_sections(store: Store, key: str, rows: Sequence[db.SectionRow], *, fresh: bool) -> None:
     """Rewrite an item's sections, keeping the id and first-seen time of each correspondent's section that
     was already there, so digests never send an edited section twice. ``fresh``: the item is new, it has
     no sections yet."""
     old: dict[tuple[str, int], tuple[int | None, str]] = {}
     counts: dict[str, int] = {}
     if not fresh:
-        for old_id, slug, recorded in db.section_stamps(store, parsed.key):
+        for old_id, slug, recorded in db.section_stamps(store, key):
             n = counts[slug] = counts.get(slug, 0) + 1
             old[(slug, n)] = (old_id, recorded)
     counts.clear()
-    rows: list[tuple[int | None, int, str, str, str, str, str]] = []
-    parsed_sections = parsed.sections or (ParsedSection(correspondent=lead_author, role="", body=parsed.body),)
-    for position, (section, anchor) in enumerate(zip(parsed_sections, _anchors_for(parsed_sections), strict=True)):
-        slug = _upsert_correspondent(store, ctx, section.correspondent, section.role, now)
+    kept: list[db.SectionRow] = []
+    for _, position, slug, role, anchor, body, section_html, stamp in rows:
         n = counts[slug] = counts.get(slug, 0) + 1
-        # A new section is stamped as it is written, inside the write transaction, to the microsecond: a
-        # digest (also a write transaction) either sees it committed or runs wholly before this moment, and
-        # its window ends at or before it, so the next digest gathers it. Stamping at the scan's start
-        # instead could land a section behind a digest mark and it would never be mailed.
         sid, recorded = old.get((slug, n), (None, ""))
-        recorded = recorded or datetime.now(UTC).isoformat(timespec="microseconds")
-        rows.append((sid, position, slug, section.role, anchor, section.body, recorded))
-    db.replace_sections(store, parsed.key, rows, fresh=fresh)
+        kept.append((sid, position, slug, role, anchor, body, section_html, recorded or stamp))
+    db.replace_sections(store, key, kept, fresh=fresh)
 
 
 def _anchors_for(sections: Sequence[ParsedSection]) -> list[str]:
@@ -431,22 +494,6 @@ def _items(store: Store, ctx: Context, rows: Sequence[tuple]) -> list[Item]:  # 
         with store.transaction():
             db.save_html(store, new_section_html, new_item_html)
     return items
-
-
-ATTACHED_TYPES = {".pdf": "application/pdf"}
-FILES_FOLDER = "files"  # under the output folder and base_url: attached files, at their content paths
-
-
-def attached_path(source_path: str) -> str | None:
-    """Where the file of a source that is published as is (a PDF) goes, relative to the output folder."""
-    suffix = source_path[source_path.rfind(".") :].lower() if "." in source_path else ""
-    return f"{FILES_FOLDER}/{source_path}" if suffix in ATTACHED_TYPES else None
-
-
-def _attachment_link(attachment: Attachment) -> str:
-    size = f"{max(1, round(attachment.length / 1024)):,} KB"
-    href = html.escape(attachment.url, quote=True)
-    return f'\n<p class="attachment"><a href="{href}" type="{attachment.mime_type}">The PDF ({size})</a></p>'
 
 
 def _image_url(image: str | None, base_url: str) -> str | None:

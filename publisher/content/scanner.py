@@ -9,7 +9,6 @@ re-stamped. One bad file is logged once with its reason, recorded as skipped, an
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import json
 import logging
@@ -24,8 +23,9 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from publisher.config import Config
-from publisher.content import authors, catalog, readers, selection
-from publisher.errors import ContentError
+from publisher.content import authors, catalog, loading, readers, selection, urls
+from publisher.content.loading import Candidate as _Candidate
+from publisher.content.loading import Loaded as _Loaded
 from publisher.models import ParsedItem
 from publisher.store import Store, iso, now_utc
 from publisher.store import content as db
@@ -56,16 +56,6 @@ class ScanReport:
     @property
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.removed)
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    relpath: str
-    path: str
-    size: int
-    mtime_ns: int
-    problem: str = ""  # set when the file must be skipped without reading
-    sidecar: bool = False  # a sidecar file (PATH.toml) pins some of its fields
 
 
 def scan(
@@ -140,12 +130,10 @@ def scan(
             moved[known[path].sha256] = key
     for path in gone:
         _forget(store, known[path], report)
-    loaded = _load_all(to_read, config.content.max_file_size, ctx.tz, config.site.author)
-    # One transaction per batch of files, a savepoint per file: fast, and one bad file undoes only itself.
+    loaded = _load_all(to_read, config.content.max_file_size, ctx.tz, config.site.author, site=ctx.site)
     for batch in _batches(loaded, _BATCH):
         with store.transaction():
-            for item in batch:
-                _handle(item, known.get(item.cand.relpath), store, ctx, report, now, moved, config, people, force)
+            _write_batch(batch, known, store, ctx, report, now, moved, config, people, force)
         done += len(batch)
         if progress is not None:
             progress(done, len(candidates))
@@ -198,88 +186,53 @@ _BATCH = 256
 DUPLICATE = "duplicate id"
 
 
-@dataclass(frozen=True)
-class _Loaded:
-    """One file read and parsed (or not), by a function that touches nothing but that file."""
-
-    cand: _Candidate
-    sha: str = ""
-    parsed: ParsedItem | None = None
-    problem: str = ""
-
-
-def _load(cand: _Candidate, max_size: int, tz: ZoneInfo, default_author: str) -> _Loaded:
-    if cand.size > max_size:
-        return _Loaded(cand, problem=f"file is {cand.size:,} bytes, over the limit of {max_size:,}")
-    try:
-        with open(cand.path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        return _Loaded(cand, problem=f"cannot read ({exc.strerror or exc})")
-    sidecar = None
-    if cand.sidecar:
-        try:
-            with open(cand.path + readers.SIDECAR_SUFFIX, "rb") as f:
-                sidecar = f.read()
-        except OSError as exc:
-            return _Loaded(cand, problem=f"cannot read its sidecar ({exc.strerror or exc})")
-    sha = hashlib.sha256(data if sidecar is None else data + b"\x00sidecar\x00" + sidecar).hexdigest()
-    try:
-        mtime = cand.mtime_ns / 1e9
-        parsed = readers.read(cand.relpath, data, tz=tz, default_author=default_author, mtime=mtime, sidecar=sidecar)
-    except ContentError as exc:
-        return _Loaded(cand, sha, problem=exc.reason if not exc.line else f"line {exc.line}: {exc.reason}")
-    except Exception as exc:  # an error boundary per file: one bad file never stops the others
-        logger.exception("%s: unexpected error while reading", cand.relpath)
-        return _Loaded(cand, sha, problem=f"internal error: {exc!r}")
-    return _Loaded(cand, sha, parsed)
-
-
 def _load_all(
-    cands: list[_Candidate], max_size: int, tz: ZoneInfo, default_author: str, *, workers: int | None = None
+    cands: list[_Candidate],
+    max_size: int,
+    tz: ZoneInfo,
+    default_author: str,
+    *,
+    workers: int | None = None,
+    site: urls.Site | None = None,
 ) -> Iterator[_Loaded]:
-    """Read and parse ``cands``, yielding the results in order.
+    """Read and parse ``cands``, and render their HTML for ``site``'s URLs when given, yielding the results
+    in order.
 
-    Many files (a cold scan) are read and parsed in worker processes while this process writes what they
-    return: both cores work, and the single writer keeps SQLite simple. Results come back in chunks, at
+    Many files (a cold scan) are read, parsed and rendered in worker processes while this process writes what
+    they return: both cores work, and the single writer keeps SQLite simple. Results come back in chunks, at
     most a few chunks ahead of the writer, so memory stays flat however large the folder is. A few files
     (what a watcher reports) are read here: starting workers would cost more than it saves.
     """
+    job = loading.Job(max_size=max_size, tz=tz, default_author=default_author, site=site)
     workers = pool_size() if workers is None else workers
     if workers < 1 or len(cands) < _POOL_MIN:
         for cand in cands:
-            yield _load(cand, max_size, tz, default_author)
+            yield loading.load(cand, job)
         return
     chunks = iter([cands[i : i + _CHUNK] for i in range(0, len(cands), _CHUNK)])
     # Imported here: a scan of a few files (every incremental build) never starts a pool.
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # forkserver: workers start from a clean process with the readers imported once, never from a copy of a
-    # daemon that has threads (a fork of which may inherit a held lock).
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    pool = ProcessPoolExecutor(workers, mp_context=context)
+    # spawn: each worker is a fresh interpreter that imports the readers and the renderer alone (a forked
+    # copy of a daemon with threads may inherit a held lock, and a fork server would stay in memory after).
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
         ahead: deque[Future[list[_Loaded]]] = deque()
         for chunk in itertools.islice(chunks, workers * _AHEAD):
-            ahead.append(pool.submit(_load_chunk, chunk, max_size, tz, default_author))
+            ahead.append(pool.submit(loading.load_chunk, chunk, job))
         while ahead:
             done = ahead.popleft().result()
             chunk = next(chunks, [])
             if chunk:
-                ahead.append(pool.submit(_load_chunk, chunk, max_size, tz, default_author))
+                ahead.append(pool.submit(loading.load_chunk, chunk, job))
             yield from done
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _load_chunk(cands: list[_Candidate], max_size: int, tz: ZoneInfo, default_author: str) -> list[_Loaded]:
-    return [_load(cand, max_size, tz, default_author) for cand in cands]
-
-
 def pool_size() -> int:
-    """Worker processes for a cold scan: one per core but the writer's (at least one), or
+    """Worker processes for a cold scan: one per core (the writer's share of the work is small), or
     ``PUBLISHER_SCAN_WORKERS`` (0 reads everything in this process)."""
     wanted = os.environ.get("PUBLISHER_SCAN_WORKERS", "").strip()
     if wanted.isdigit():
@@ -288,7 +241,7 @@ def pool_size() -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return max(1, cores - 1)
+    return max(1, cores)
 
 
 # Below this many files to read, a scan reads them itself. Files go to a worker _CHUNK at a time, and each
@@ -445,9 +398,9 @@ def _known_sources(store: Store, only: Iterable[str] | None, *, duplicates: bool
     return db.sources(store, only)
 
 
-def _handle(
-    loaded: _Loaded,
-    known: SourceRecord | None,
+def _write_batch(
+    batch: list[_Loaded],
+    known: dict[str, SourceRecord],
     store: Store,
     ctx: catalog.Context,
     report: ScanReport,
@@ -455,18 +408,87 @@ def _handle(
     moved: dict[str, str],
     config: Config,
     people: authors.Authors,
-    force: bool = False,
+    force: bool,
 ) -> None:
+    """Record a batch of files read, inside the caller's transaction.
+
+    Files new to the store (a cold scan's every file) are written together, one statement per table; the
+    others (edits, drafts, duplicates, moves, broken files) one by one, each in a savepoint. Should the
+    batched write fail, it is undone and its files are written one by one too, so that a bad file undoes
+    only itself and is recorded as skipped with its reason.
+    """
+    ready: list[tuple[_Loaded, SourceRecord | None, ParsedItem]] = []
+    for loaded in batch:
+        source = known.get(loaded.cand.relpath)
+        parsed = _accept(loaded, source, store, report, now, moved, config, people, force)
+        if parsed is not None:
+            ready.append((loaded, source, parsed))
+    new = _new_items(store, ready)
+    if new:
+        touched = catalog.Touched()
+        try:
+            with store.transaction():
+                entries = [(parsed, loaded.cand.mtime_ns, loaded.rendered) for loaded, _, parsed in new]
+                catalog.add_new_items(store, ctx, entries, touched=touched, at=now)
+                db.save_sources(store, [_source_row(loaded, parsed.key, "ok", "", now) for loaded, _, parsed in new])
+        except Exception:
+            logger.exception("%d new files could not be recorded together; recording them one by one", len(new))
+            ctx.forget_people(store)  # the correspondents the batch wrote are gone with it
+            new = []
+        else:
+            report.touched.keys.update(touched.keys)
+    written = {id(loaded) for loaded, _, _ in new}
+    for loaded, source, parsed in ready:
+        if id(loaded) in written:
+            report.added.append(parsed.key)
+            continue
+        try:
+            _record(loaded.cand, loaded.sha, parsed, source, store, ctx, report, now, loaded.rendered)
+        except Exception as exc:  # the file's own savepoint is undone; the others stand
+            logger.exception("%s: unexpected error while recording", loaded.cand.relpath)
+            ctx.forget_people(store)
+            _skip(store, loaded.cand, loaded.sha, f"internal error: {exc!r}", report, now, known=source)
+
+
+def _new_items(
+    store: Store, ready: list[tuple[_Loaded, SourceRecord | None, ParsedItem]]
+) -> list[tuple[_Loaded, SourceRecord | None, ParsedItem]]:
+    """The files of ``ready`` that give a published item under a key the store has never held and no other
+    file of the batch claims, from a source that held no item: nothing of theirs to compare, replace or move."""
+    keys = Counter(parsed.key for _, _, parsed in ready)
+    stored = db.item_states(store, list(keys))
+    return [
+        entry
+        for entry in ready
+        if not entry[2].draft
+        and keys[entry[2].key] == 1
+        and entry[2].key not in stored
+        and (entry[1] is None or entry[1].item_key is None)
+    ]
+
+
+def _accept(
+    loaded: _Loaded,
+    known: SourceRecord | None,
+    store: Store,
+    report: ScanReport,
+    now: datetime,
+    moved: dict[str, str],
+    config: Config,
+    people: authors.Authors,
+    force: bool = False,
+) -> ParsedItem | None:
+    """The item a file read gives, to record; None when the file is handled already (unchanged, or skipped)."""
     cand = loaded.cand
     unchanged = known is not None and loaded.sha and known.sha256 == loaded.sha and known.status != "skipped"
     if unchanged and not force:
         # Touched but not changed (a checkout, a copy): only the stamp moves.
         db.restamp_source(store, cand.relpath, cand.size, cand.mtime_ns)
         report.unchanged += 1
-        return
+        return None
     if loaded.parsed is None:
         _skip(store, cand, loaded.sha, loaded.problem, report, now, known=known)
-        return
+        return None
     report.files_read += 1
     parsed = authors.apply(loaded.parsed, people)
     for note in parsed.notes:
@@ -483,11 +505,7 @@ def _handle(
         # The same bytes left another path in this scan: a move, not a new post. Same item, same id.
         logger.info("%s: moved, keeps the id of %s", cand.relpath, old_key)
         parsed = dataclasses.replace(parsed, key=old_key)
-    try:
-        _record(cand, loaded.sha, parsed, known, store, ctx, report, now)
-    except Exception as exc:  # the file's own savepoint is undone; the others stand
-        logger.exception("%s: unexpected error while recording", cand.relpath)
-        _skip(store, cand, loaded.sha, f"internal error: {exc!r}", report, now, known=known)
+    return parsed
 
 
 def _record(
@@ -499,6 +517,7 @@ def _record(
     ctx: catalog.Context,
     report: ScanReport,
     now: datetime,
+    rendered: loading.Rendered | None = None,
 ) -> None:
     old_key = known.item_key if known is not None else None
     with store.transaction():
@@ -521,12 +540,21 @@ def _record(
         if old_key and old_key != parsed.key:
             catalog.remove_item(store, old_key, report.touched, at=now)
             report.removed.append(old_key)
-        outcome = catalog.upsert_item(store, ctx, parsed, mtime_ns=cand.mtime_ns, touched=report.touched, at=now)
+        outcome = catalog.upsert_item(
+            store, ctx, parsed, mtime_ns=cand.mtime_ns, touched=report.touched, at=now, rendered=rendered
+        )
         _save_source(store, cand, sha, parsed.key, "ok", "", now)
     if outcome == "added":
         report.added.append(parsed.key)
     elif outcome == "updated":
         report.updated.append(parsed.key)
+
+
+def _source_row(
+    loaded: _Loaded, item_key: str | None, status: str, reason: str, now: datetime
+) -> tuple[str, int, int, str, str | None, str, str, str]:
+    cand = loaded.cand
+    return (cand.relpath, cand.size, cand.mtime_ns, loaded.sha, item_key, status, reason, iso(now))
 
 
 def _save_source(

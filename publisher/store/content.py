@@ -152,14 +152,22 @@ def save_source(
     reason: str,
     scanned_at: str,
 ) -> None:
-    store.conn.execute(
-        "INSERT INTO sources(path, size, mtime_ns, sha256, item_key, status, reason, scanned_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,"
-        " sha256 = excluded.sha256, item_key = excluded.item_key, status = excluded.status,"
-        " reason = excluded.reason, scanned_at = excluded.scanned_at",
-        (path, size, mtime_ns, sha256, item_key, status, reason, scanned_at),
-    )
+    store.conn.execute(_SAVE_SOURCE, (path, size, mtime_ns, sha256, item_key, status, reason, scanned_at))
+
+
+_SAVE_SOURCE = (
+    "INSERT INTO sources(path, size, mtime_ns, sha256, item_key, status, reason, scanned_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,"
+    " sha256 = excluded.sha256, item_key = excluded.item_key, status = excluded.status,"
+    " reason = excluded.reason, scanned_at = excluded.scanned_at"
+)
+
+
+def save_sources(store: Store, rows: Iterable[tuple[str, int, int, str, str | None, str, str, str]]) -> None:
+    """:func:`save_source` for many files at once: ``rows`` of (path, size, mtime_ns, sha256, item_key, status,
+    reason, scanned_at)."""
+    store.conn.executemany(_SAVE_SOURCE, rows)
 
 
 def delete_source(store: Store, path: str) -> None:
@@ -261,6 +269,20 @@ def item_state(store: Store, key: str) -> ItemState | None:
     return ItemState(*row) if row else None
 
 
+def item_states(store: Store, keys: Sequence[str]) -> dict[str, ItemState]:
+    """:func:`item_state` of many keys at once, by key; keys never stored are left out."""
+    found: dict[str, ItemState] = {}
+    for start in range(0, len(keys), _CHUNK):
+        chunk = list(keys[start : start + _CHUNK])
+        for key, *state in store.conn.execute(
+            "SELECT key, uid, content_hash, first_seen, deleted_at, published FROM items"
+            f" WHERE key IN ({_marks(len(chunk))})",
+            chunk,
+        ):
+            found[str(key)] = ItemState(*state)
+    return found
+
+
 def item_owner(store: Store, key: str, *, other_than: str) -> str | None:
     """The source path of the published item ``key`` when a file other than ``other_than`` holds it."""
     row = store.conn.execute(
@@ -290,40 +312,54 @@ class ItemRecord:
     body: str
     content_hash: str
     first_seen: str
+    html: str | None = None  # the article's HTML; None: rendered when a feed first needs it
+
+    def row(self) -> tuple[str | None, ...]:
+        return (
+            self.key,
+            self.uid,
+            self.source_path,
+            self.slug,
+            self.url_path,
+            self.title,
+            self.published,
+            self.updated,
+            self.authors,
+            self.categories,
+            self.tags,
+            self.summary,
+            self.image,
+            self.body_format,
+            self.body,
+            self.html,
+            self.content_hash,
+            self.first_seen,
+        )
+
+
+_INSERT_ITEM = (
+    "INSERT INTO items(key, uid, source_path, slug, url_path, title, published, updated, authors, categories,"
+    " tags, summary, image, body_format, body, html, content_hash, first_seen, deleted_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+)
 
 
 def upsert_item(store: Store, record: ItemRecord) -> None:
-    """Write an item, published again if it was deleted, with its HTML cleared to be rendered anew."""
+    """Write an item, published again if it was deleted, with its new HTML (None: rendered anew later)."""
     store.conn.execute(
-        "INSERT INTO items(key, uid, source_path, slug, url_path, title, published, updated, authors, categories,"
-        " tags, summary, image, body_format, body, html, content_hash, first_seen, deleted_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL)"
-        " ON CONFLICT(key) DO UPDATE SET source_path = excluded.source_path, slug = excluded.slug,"
+        _INSERT_ITEM + " ON CONFLICT(key) DO UPDATE SET source_path = excluded.source_path, slug = excluded.slug,"
         " url_path = excluded.url_path, title = excluded.title, published = excluded.published,"
         " updated = excluded.updated, authors = excluded.authors, categories = excluded.categories,"
         " tags = excluded.tags, summary = excluded.summary, image = excluded.image,"
-        " body_format = excluded.body_format, body = excluded.body, html = NULL,"
+        " body_format = excluded.body_format, body = excluded.body, html = excluded.html,"
         " content_hash = excluded.content_hash, deleted_at = NULL",
-        (
-            record.key,
-            record.uid,
-            record.source_path,
-            record.slug,
-            record.url_path,
-            record.title,
-            record.published,
-            record.updated,
-            record.authors,
-            record.categories,
-            record.tags,
-            record.summary,
-            record.image,
-            record.body_format,
-            record.body,
-            record.content_hash,
-            record.first_seen,
-        ),
+        record.row(),
     )
+
+
+def insert_items(store: Store, records: Iterable[ItemRecord]) -> None:
+    """Write items whose keys the store has never held, all in one statement."""
+    store.conn.executemany(_INSERT_ITEM, (record.row() for record in records))
 
 
 def delete_item(store: Store, key: str, at: str) -> None:
@@ -336,10 +372,15 @@ def replace_labels(store: Store, key: str, rows: Iterable[tuple[str, str, str, s
     """Set an item's categories and tags: ``rows`` of (kind, slug, name, published). ``fresh``: it has none."""
     if not fresh:
         store.conn.execute("DELETE FROM item_categories WHERE item_key = ?", (key,))
-    store.conn.executemany(
-        "INSERT OR IGNORE INTO item_categories(item_key, kind, value, name, published) VALUES (?, ?, ?, ?, ?)",
-        [(key, *row) for row in rows],
-    )
+    store.conn.executemany(_INSERT_LABEL, [(key, *row) for row in rows])
+
+
+def add_labels(store: Store, rows: Iterable[tuple[str, str, str, str, str]]) -> None:
+    """Categories and tags of items that have none yet: ``rows`` of (item key, kind, slug, name, published)."""
+    store.conn.executemany(_INSERT_LABEL, rows)
+
+
+_INSERT_LABEL = "INSERT OR IGNORE INTO item_categories(item_key, kind, value, name, published) VALUES (?, ?, ?, ?, ?)"
 
 
 def item_labels(store: Store, key: str) -> list[tuple[str, str]]:
@@ -368,20 +409,29 @@ def section_stamps(store: Store, key: str) -> list[tuple[int, str, str]]:
     ]
 
 
-def replace_sections(
-    store: Store, key: str, rows: Sequence[tuple[int | None, int, str, str, str, str, str]], *, fresh: bool
-) -> None:
+SectionRow = tuple[int | None, int, str, str, str, str, str | None, str]
+
+
+def replace_sections(store: Store, key: str, rows: Sequence[SectionRow], *, fresh: bool) -> None:
     """Set an item's sections: ``rows`` of (id or None for a new one, position, correspondent slug, role,
-    anchor, body, recorded_at). Their HTML is cleared. ``fresh``: the item has no sections yet."""
+    anchor, body, html or None, recorded_at). ``fresh``: the item has no sections yet."""
     if not fresh:
         store.conn.execute("DELETE FROM sections WHERE item_key = ?", (key,))
     # Kept ids first: a new row given the next free id must not take one a kept row is about to claim.
     ordered = sorted(rows, key=lambda row: row[0] is None)
-    store.conn.executemany(
-        "INSERT INTO sections(id, item_key, position, correspondent_slug, role, anchor, body, html, recorded_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
-        [(sid, key, *rest) for sid, *rest in ordered],
-    )
+    store.conn.executemany(_INSERT_SECTION, [(sid, key, *rest) for sid, *rest in ordered])
+
+
+def add_sections(store: Store, rows: Iterable[tuple[str, SectionRow]]) -> None:
+    """The sections of items that have none yet, new ones all: ``rows`` of (item key, row as for
+    :func:`replace_sections` with id None), given their ids in this order."""
+    store.conn.executemany(_INSERT_SECTION, ((sid, key, *rest) for key, (sid, *rest) in rows))
+
+
+_INSERT_SECTION = (
+    "INSERT INTO sections(id, item_key, position, correspondent_slug, role, anchor, body, html, recorded_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def clear_html(store: Store) -> None:
