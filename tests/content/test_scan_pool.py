@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from publisher.config import Config
-from publisher.content import scanner
+from publisher.content import catalog, scanner
 from publisher.content.scanner import scan
 from publisher.store import Store
+from publisher.store import content as db
 from tests.content.test_scanner import POST, put
 
 FILES = scanner._POOL_MIN + 30
@@ -60,3 +61,68 @@ def test_results_come_back_in_order_from_several_workers(config: Config) -> None
     loaded = list(scanner._load_all(cands, config.content.max_file_size, config.site.tz, "Desk", workers=2))
     assert [x.cand.relpath for x in loaded] == [c.relpath for c in cands]
     assert sum(1 for x in loaded if x.parsed is not None) == FILES
+
+
+LINKS = """---
+title: "Links"
+date: 2026-03-03T08:00:00
+author: "Newsdesk"
+---
+
+See [the port](../port/) and ![the crane](crane.jpg).<script>alert(1)</script>
+"""
+
+
+def _html(store: Store) -> tuple[dict[str, str | None], dict[int, str | None]]:
+    items = dict(store.conn.execute("SELECT key, html FROM items").fetchall())
+    sections = dict(store.conn.execute("SELECT id, html FROM sections").fetchall())
+    return items, sections
+
+
+def test_html_rendered_by_the_workers_is_what_the_feeds_would_render(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(config)
+    put(config, "posts/links.md", LINKS)
+    monkeypatch.setenv("PUBLISHER_SCAN_WORKERS", "2")
+    with Store(config.paths.database) as store:
+        scan(config, store)
+        items, sections = _html(store)
+        assert None not in sections.values()
+        link = items["posts/links"]
+        assert link is not None and "<script" not in link
+        # Links resolved against the page's own URL, as a feed reader has no base to resolve them with.
+        assert 'href="https://news.example.org/2026/03/03/port/"' in link
+        assert 'src="https://news.example.org/2026/03/03/links/crane.jpg"' in link
+        # Items of several sections get their bylines when a feed reads them (names as stored then).
+        assert items["posts/0000"] is None
+        db.clear_html(store)
+        ctx = catalog.Context.load(config, store)
+        catalog.items_by_keys(store, ctx, list(items))  # renders what has no HTML, as the feeds do
+        lazy_items, lazy_sections = _html(store)
+    assert lazy_sections == sections
+    assert {k: v for k, v in lazy_items.items() if items[k] is not None} == {
+        k: v for k, v in items.items() if v is not None
+    }
+
+
+def test_a_batch_that_cannot_be_written_is_written_file_by_file(
+    config: Config, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fill(config)
+    monkeypatch.setenv("PUBLISHER_SCAN_WORKERS", "0")
+    with Store(config.paths.database) as store:
+        # The database itself refuses one row: the batch holding it fails, and only that file is skipped.
+        store.conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.key = 'posts/0007'"
+            " BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+        )
+        report = scan(config, store)
+        assert len(report.added) == FILES - 1
+        assert "posts/0007" not in report.added
+        assert "refused by a trigger" in report.skipped["posts/0007.md"]
+        assert set(report.skipped) == {"posts/0007.md", "posts/broken.md", "posts/binary.md"}
+        stored = {k for (k,) in store.conn.execute("SELECT key FROM items WHERE deleted_at IS NULL")}
+        assert len(stored) == FILES - 1
+        assert store.conn.execute("SELECT count(*) FROM sections").fetchone()[0] == 3 * (FILES - 1)
+    assert "recording them one by one" in caplog.text
