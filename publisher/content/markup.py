@@ -17,6 +17,7 @@ import ctypes
 import functools
 import html
 import re
+import threading
 from typing import Literal
 from urllib.parse import quote, urljoin
 
@@ -118,8 +119,20 @@ def render(body: str, body_format: Literal["markdown", "text"], *, page_url: str
         paragraphs = (p.strip() for p in _PARAGRAPH_BREAK.split(body))
         return "\n".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs if p)
     raw = markdown_html(body)
+    _page.url = page_url
+    return _cleaner().clean(raw)
 
-    def resolve(url: str) -> str:
-        return absolute_url(url, page_url)
 
-    return nh3.clean(raw, attributes=_ATTRIBUTES, url_relative=resolve)
+# The page whose relative links the cleaner is resolving, per thread (each thread renders its own pages).
+_page = threading.local()
+
+
+def _resolve(url: str) -> str:
+    return absolute_url(url, _page.url)
+
+
+@functools.cache
+def _cleaner() -> nh3.Cleaner:
+    # Built once: nh3.clean(...) with these options builds its sanitizer again on every call, which costs
+    # more than the sanitizing of a short post. The page URL each call needs is read by _resolve.
+    return nh3.Cleaner(attributes=_ATTRIBUTES, url_relative=_resolve)
