@@ -310,7 +310,6 @@ def _bare_section(key: str, anchor: str, section_html: str) -> Section:
         position=0,
         correspondent=Correspondent("", ""),
         anchor=anchor,
-        body="",
         html=section_html,
         recorded_at=datetime.min,
     )
