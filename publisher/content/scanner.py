@@ -12,6 +12,7 @@ import dataclasses
 import itertools
 import json
 import logging
+import operator
 import os
 import stat
 from collections import Counter, deque
@@ -265,6 +266,9 @@ def _batches(items: Iterable[_Loaded], size: int) -> Iterator[list[_Loaded]]:
 # -- walking ----------------------------------------------------------------------------------------------
 
 
+_NAME = operator.attrgetter("name")
+
+
 def _walk(
     root: Path, config: Config, left_out: Counter[str], *, known: dict[str, tuple[int, int, bool]] | None = None
 ) -> Iterator[_Candidate]:
@@ -278,34 +282,39 @@ def _walk(
     while stack:
         folder, prefix = stack.pop()
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            entries = sorted(os.scandir(folder), key=_NAME)
         except OSError as exc:
             logger.warning("%s: cannot list folder (%s)", folder, exc.strerror or exc)
             continue
         # Only the names that make a page bundle matter to bundle_asset: filtered once per folder, not once
         # per file (a folder of 3,000 posts would cost 9 million comparisons).
         names = [entry.name for entry in entries if entry.name.lower() in selection.BUNDLE_INDEXES]
+        fast = known if not names else None
         subfolders = []
         for entry in entries:
             rel = prefix + entry.name
+            if fast is not None:
+                stamp = fast.get(rel)
+                # A sidecar's own changes count in its file's stamp: such files take the long way.
+                if (
+                    stamp is not None
+                    and entry.is_file(follow_symlinks=False)
+                    and not rel.lower().endswith(readers.SIDECAR_FOR)
+                ):
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        pass  # the long way says why
+                    else:
+                        if st.st_size == stamp[0] and st.st_mtime_ns == stamp[1]:
+                            yield _Candidate(rel, entry.path, st.st_size, st.st_mtime_ns)
+                            continue
             if entry.name.startswith("."):
                 continue
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
             except OSError:
                 is_dir = False
-            if known is not None and not is_dir and not names and not entry.is_symlink():
-                stamp = known.get(rel)
-                # A sidecar's own changes count in its file's stamp: such files take the long way.
-                if stamp is not None and not rel.lower().endswith(readers.SIDECAR_FOR):
-                    try:
-                        st = entry.stat(follow_symlinks=False)
-                    except OSError:
-                        pass  # the long way says why
-                    else:
-                        if stat.S_ISREG(st.st_mode) and (st.st_size, st.st_mtime_ns) == stamp[:2]:
-                            yield _Candidate(rel, entry.path, st.st_size, st.st_mtime_ns)
-                            continue
             if _left_out(rel, config, left_out, is_file=not is_dir, names=names):
                 continue
             if is_dir:
