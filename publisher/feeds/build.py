@@ -84,6 +84,8 @@ def build(
         )
     else:
         results = []
+        # The site feed first: the one most readers follow shows a new post before the narrower ones do.
+        keys.sort(key=lambda k: k != SITE_FEED)
         for done, key in enumerate(keys, start=1):
             results.append(
                 pages.build_feed(renderer, fresh[key], full=False, changed_items=changed_items, new_items=new_items)
