@@ -77,12 +77,19 @@ def _listing(key: str, where: str) -> tuple[str, list[object]]:
     )
 
 
-def _newest_first(rows: Iterable[tuple[Any, ...]]) -> list[Entry]:
-    ordered = sorted(rows, key=lambda r: (r[4], r[5]))  # key, then position: ties of published keep this
-    ordered.sort(key=lambda r: r[3], reverse=True)
+# The order of every listing, for SQL that lists in one statement: newest first, ties by key then position
+# (text compares as in Python: UTF-8 bytes sort as code points).
+_ORDER = " ORDER BY 4 DESC, 5, 6"
+
+
+def _newest_first(rows: Iterable[tuple[Any, ...]], *, ordered: bool = False) -> list[Entry]:
+    """``rows`` newest first (already so when ``ordered``: listed with :data:`_ORDER`), each entry once."""
+    if not ordered:
+        rows = sorted(rows, key=lambda r: (r[4], r[5]))  # key, then position: ties of published keep this
+        rows.sort(key=lambda r: r[3], reverse=True)
     seen: set[str] = set()
     out: list[Entry] = []
-    for uid, item, sid, *_ in ordered:
+    for uid, item, sid, *_ in rows:
         if uid not in seen:
             seen.add(uid)
             out.append((uid, item, sid))
@@ -93,7 +100,7 @@ def unplaced_entries(store: Store, key: str) -> list[Entry]:
     """The published entries of feed ``key`` that have no row yet or are on page 0, newest first: the whole
     history is walked (a full build)."""
     sql, params = _listing(key, "(a.uid IS NULL OR a.page = 0)")
-    return _newest_first(store.conn.execute(sql, params))
+    return _newest_first(store.conn.execute(sql + _ORDER, params), ordered=True)
 
 
 def current_entries(store: Store, key: str, item_keys: Iterable[str]) -> list[Entry]:
@@ -127,7 +134,7 @@ def keep_current(store: Store, key: str, entries: Sequence[Entry]) -> None:
 def page_entries(store: Store, key: str, page: int) -> list[Entry]:
     """The published entries of feed ``key`` on archive page ``page``, newest first."""
     sql, params = _placed(key, "a.page = ?")
-    return _newest_first(store.conn.execute(sql, [*params, page]))
+    return _newest_first(store.conn.execute(sql + _ORDER, [*params, page]), ordered=True)
 
 
 def recorded(store: Store, key: str) -> bool:
