@@ -90,7 +90,8 @@ def finish(composer: Callable[[OutboxRow], Envelope], row: OutboxRow, prepare: C
     work that can be done away from the event loop."""
     envelope = composer(row)
     if senders is not None:
-        envelope = Envelope(senders(row.id), envelope.recipient, envelope.data, envelope.message_id)
+        envelope = Envelope(senders(row.id), envelope.recipient, envelope.data, envelope.message_id,
+                            envelope.wire_ready)  # fmt: skip
     return envelope, prepare(envelope) if prepare is not None else None
 
 
@@ -106,8 +107,8 @@ def _wire_result(composer: Callable[[OutboxRow], Envelope], prepare: Callable[[E
     if isinstance(prepared, bytes) and len(prepared) == len(data) + 3 and prepared.startswith(data):
         # The usual case (CRLF already, no line starting with a dot): the DATA is the message plus ".\r\n",
         # so the message's bytes cross the pipe once instead of twice.
-        return ("ok", envelope.sender, envelope.recipient, envelope.message_id, None, prepared)
-    return ("ok", envelope.sender, envelope.recipient, envelope.message_id, data, prepared)
+        return ("ok", envelope.sender, envelope.recipient, envelope.message_id, None, prepared, envelope.wire_ready)
+    return ("ok", envelope.sender, envelope.recipient, envelope.message_id, data, prepared, envelope.wire_ready)
 
 
 def serve(requests_fd: int, results_fd: int) -> None:
@@ -160,10 +161,10 @@ def _result(wire: tuple[Any, ...]) -> Result:
         return PermanentFailure(wire[1])
     if wire[0] == "error":
         return ComposeError(wire[1], wire[2], wire[3])
-    _, sender, recipient, message_id, data, prepared = wire
+    _, sender, recipient, message_id, data, prepared, ready = wire
     if data is None:
         data = prepared[: -len(_DATA_END)]
-    return (Envelope(sender=sender, recipient=recipient, data=data, message_id=message_id), prepared)
+    return (Envelope(sender, recipient, data, message_id, ready), prepared)
 
 
 class ComposeWorker:

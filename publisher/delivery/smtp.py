@@ -308,7 +308,10 @@ class SmtpTransport:
     @staticmethod
     def prepare(envelope: Envelope) -> bytes:
         """The DATA payload of ``envelope``; pure and thread-safe, so the outbox runs it off the event loop."""
-        return dot_stuff(envelope.data)
+        data = envelope.data
+        if envelope.wire_ready and data.endswith(b"\r\n"):
+            return data + b".\r\n"
+        return dot_stuff(data)
 
     async def send(self, envelope: Envelope, *, prepared: bytes | None = None) -> str:
         """Deliver one envelope; returns the relay (``host:port``) once it answered 250 to the end of the DATA.
@@ -317,7 +320,7 @@ class SmtpTransport:
         """
         if self._closed:
             raise TemporaryFailure("transport closed", recipient=envelope.recipient)
-        payload = prepared if prepared is not None else dot_stuff(envelope.data)
+        payload = prepared if prepared is not None else self.prepare(envelope)
         async with self._slots:
             for try_number in (1, 2):
                 idle = self._take_idle()

@@ -50,6 +50,7 @@ from publisher.mail.mime import (
     header_value,
     list_unsubscribe,
     make_boundary,
+    wire_safe,
 )
 from publisher.mail.subscribers import Follow, Subscriber, follows_of, normalise_email
 from publisher.models import Scope
@@ -154,8 +155,9 @@ class Composer:
     def __call__(self, row: Row) -> Envelope:
         with self._lock:
             kind = row["kind"]
+            ready = False
             if kind == "digest":
-                data = self._digest(row)
+                data, ready = self._digest(row)
             elif kind == "confirm":
                 data = self._confirm(row)
             elif kind == "test":
@@ -165,8 +167,9 @@ class Composer:
             else:
                 raise PermanentFailure(f"unknown outbox kind {kind!r}", recipient=row["recipient"])
             if self.signer is not None:
+                # The signature field is base64 folded with CRLF and a tab: it keeps a message wire-ready.
                 data = self.signer.sign(data)
-            return Envelope(sender=self.sender, recipient=row["recipient"], data=data, message_id=row["message_id"])
+            return Envelope(self.sender, row["recipient"], data, row["message_id"], wire_ready=ready)
 
     # -- per kind ---------------------------------------------------------------------------------------
 
@@ -208,7 +211,13 @@ class Composer:
             self._date_cache = (now, format_datetime(datetime.fromtimestamp(now, UTC)))
         return self._date_cache[1]
 
-    def _digest(self, row: Row) -> bytes:
+    def _digest(self, row: Row) -> tuple[bytes, bool]:
+        """One reader's copy, and whether it is wire-ready (see :class:`~publisher.delivery.Envelope`).
+
+        It is when the digest's shared bytes are (checked once per digest) and so are this copy's header
+        values (checked here: they come from the store). The bodies always are: quoted-printable and base64
+        as :func:`~publisher.mail.mime.encode_body` writes them, literals and slots alike.
+        """
         from publisher.mail.render import slot_values
 
         sid, email, name = self._subscriber(row, ("confirmed",))
@@ -228,17 +237,16 @@ class Composer:
         if prepared.personal_subject is not None:
             values = slot_values(name, email, unsubscribe, preferences, for_html=False)
             subject = header_value(prepared.personal_subject.fill(values)).encode("ascii")
-        return prepared.message.fill(
-            {
-                "subject": subject,
-                "to": address_header(name, row["recipient"]).encode("ascii"),
-                "date": self._date().encode("ascii"),
-                "message_id": mid.encode("ascii"),
-                "list_unsubscribe": list_unsubscribe(unsubscribe, self._mailto).encode("ascii"),
-                "text": text.rstrip(b"\r\n"),
-                "html": page.rstrip(b"\r\n"),
-            }
-        )
+        headers = {
+            "subject": subject,
+            "to": address_header(name, row["recipient"]).encode("ascii"),
+            "date": self._date().encode("ascii"),
+            "message_id": mid.encode("ascii"),
+            "list_unsubscribe": list_unsubscribe(unsubscribe, self._mailto).encode("ascii"),
+        }
+        ready = prepared.message.wire_safe and all(wire_safe(value) for value in headers.values())
+        data = prepared.message.fill({**headers, "text": text.rstrip(b"\r\n"), "html": page.rstrip(b"\r\n")})
+        return data, ready
 
     def _splice(self, prepared: _Prepared) -> Splice:
         """The digest's message with holes for what differs per recipient (see :meth:`_digest`)."""

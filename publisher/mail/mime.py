@@ -109,12 +109,14 @@ class Splice:
     and the two transfer-encoded bodies, themselves spliced from literals encoded once (:class:`Body`).
     """
 
-    __slots__ = ("holes", "literals")
+    __slots__ = ("holes", "literals", "wire_safe")
 
     def __init__(self, data: bytes) -> None:
         pieces = HOLE_RE.split(data)
         self.literals: tuple[bytes, ...] = tuple(pieces[::2])
         self.holes: tuple[str, ...] = tuple(p.decode("ascii") for p in pieces[1::2])
+        # Checked once here: a copy is then wire-safe when the values filled in are.
+        self.wire_safe = all(wire_safe(literal) for literal in self.literals)
 
     def fill(self, values: Mapping[str, bytes]) -> bytes:
         literals = self.literals
@@ -136,16 +138,71 @@ def choose_encoding(text: str) -> str:
 
 
 def qp_chunk(text: str) -> bytes:
-    """``text`` quoted-printable (CRLF ends), closed by a soft line break unless it ends a line."""
+    """``text`` quoted-printable (CRLF ends), closed by a soft line break unless it ends a line.
+
+    Like :func:`encode_body`: line ends only CRLF, no line starting with a dot (see :func:`wire_safe`).
+    """
     if not text:
         return b""
-    data = binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+    data = _qp(text.encode("utf-8"))
     return data if data.endswith(b"\r\n") else data + b"=\r\n"
 
 
 def encode_body(data: bytes, encoding: str) -> bytes:
-    """``data`` (LF line ends) in ``encoding`` with CRLF line ends, 76-character lines."""
+    """``data`` (LF line ends) in ``encoding`` with CRLF line ends, 76-character lines.
+
+    The result is :func:`wire_safe`: it goes into SMTP's DATA as it is (base64 by its alphabet;
+    quoted-printable because CRs are taken as line ends and a line-leading dot is written ``=2E``).
+    """
     if encoding == "base64":
         return base64.encodebytes(data).replace(b"\n", b"\r\n")
-    # QP output has no bare CR (it would be =0D), so the line ends can be widened afterwards.
-    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+    return _qp(data)
+
+
+def _qp(data: bytes) -> bytes:
+    if b"\r" in data:
+        # b2a_qp passes a CR through (and keeps CRLF), which the widening of LF below would turn into a
+        # bare CR: every kind of line end becomes LF first.
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    out = binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+    if out.startswith(b".") or b"\n." in out:
+        out = _escape_leading_dots(out)
+    return out
+
+
+# The longest line quoted-printable allows (RFC 2045 6.7), its soft line break included.
+_QP_LINE = 76
+
+
+def _escape_leading_dots(qp: bytes) -> bytes:
+    """Quoted-printable text with each line-leading ``.`` written ``=2E``.
+
+    SMTP doubles a dot that starts a line (and some relays mangle it); encoded, the bytes of the message are
+    its DATA as they are. A line made too long by the escape is broken with a soft line break, never inside
+    an ``=XX`` escape.
+    """
+    out: list[bytes] = []
+    for line in qp.split(b"\r\n"):
+        while line.startswith(b"."):
+            line = b"=2E" + line[1:]
+            if len(line) <= _QP_LINE:
+                break
+            cut = _QP_LINE - 1
+            while line[cut - 1 : cut] == b"=" or line[cut - 2 : cut - 1] == b"=":
+                cut -= 1  # not between "=" and its two hex digits
+            out.append(line[:cut] + b"=")
+            line = line[cut:]
+        out.append(line)
+    return b"\r\n".join(out)
+
+
+def wire_safe(piece: bytes) -> bool:
+    """True when ``piece``, wherever it is put in a message made of such pieces, needs nothing done to it
+    on the way into SMTP's DATA: every CR is followed by LF and every LF preceded by CR (within the piece),
+    and no line starts with a dot (nor does the piece: it may start a line)."""
+    return (
+        not piece.startswith((b".", b"\n"))
+        and not piece.endswith(b"\r")
+        and b"\n." not in piece
+        and piece.count(b"\r") == piece.count(b"\n") == piece.count(b"\r\n")
+    )

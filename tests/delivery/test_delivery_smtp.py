@@ -350,3 +350,18 @@ async def test_an_address_carrying_smtp_commands_is_refused(
 )
 def test_dot_stuff(data: bytes, wire: bytes) -> None:
     assert dot_stuff(data) == wire
+
+
+async def test_a_wire_ready_message_goes_out_as_it_is(
+    smtp_server: SmtpServer, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(smtp_toml(smtp_server.port))
+    ready = Envelope("news@example.org", "a@example.net", b"Subject: x\r\n\r\nhi\r\n", "<r@x>", wire_ready=True)
+    # A maker's word is not taken for a message that does not end its last line: it is repaired as usual.
+    unended = Envelope("news@example.org", "b@example.net", b"Subject: y\r\n\r\n.hi", "<u@x>", wire_ready=True)
+    assert SmtpTransport.prepare(ready) == ready.data + b".\r\n"
+    assert SmtpTransport.prepare(unended) == dot_stuff(unended.data)
+    async with SmtpTransport(config.smtp, local_hostname="test.example") as transport:
+        await transport.send(ready)
+        await transport.send(unended)
+    assert [m.data for m in smtp_server.messages] == [ready.data, b"Subject: y\r\n\r\n.hi\r\n"]

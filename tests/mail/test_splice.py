@@ -21,6 +21,7 @@ import pytest
 
 from publisher.config import Config
 from publisher.delivery.outbox import drain
+from publisher.delivery.smtp import SmtpTransport, dot_stuff
 from publisher.errors import PermanentFailure
 from publisher.mail import digests, messages, mime, tokens
 from publisher.mail import subscribers as subs
@@ -237,6 +238,21 @@ async def test_dkim_verifies_on_the_received_bytes_of_every_copy(
             assert message.data.startswith(b"DKIM-Signature: ")
             received = parse(message.data)
             assert_same_message(received, parse(reference(config, store, rows[address], readers[address])))
+
+
+def test_every_copy_is_its_own_smtp_data(mailconfig: Config, store: Store, composer: messages.Composer) -> None:
+    # Readers whose names and links put dots at line starts, need escaping, or are long: the copy still has
+    # nothing for SMTP to repair or dot-stuff, so it says so, and its DATA payload is the copy plus ".".
+    seed(store)
+    readers = add_readers(store)
+    digests.queue(mailconfig, store, now=NOW)
+    rows = outbox_rows(store, "digest")
+    for row in rows:
+        envelope = composer(row)
+        assert envelope.wire_ready, row["recipient"]
+        assert dot_stuff(envelope.data) == envelope.data + b".\r\n"
+        assert SmtpTransport.prepare(envelope) == envelope.data + b".\r\n"
+    assert len(rows) == len(readers)
 
 
 def test_a_batch_read_ahead_composes_the_same_copies(
