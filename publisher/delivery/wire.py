@@ -28,6 +28,9 @@ class Wire(asyncio.Protocol):
         self._replies: deque[tuple[int, str]] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._error: Exception | None = None
+        # One timer per connection, moved on as replies come, instead of one per wait (two a message).
+        self._deadline = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
 
     @classmethod
     def attach(cls, transport: asyncio.BaseTransport) -> Wire:
@@ -109,15 +112,31 @@ class Wire(asyncio.Protocol):
             if self._error is not None:
                 raise self._error
             waiter = self._waiter = self._loop.create_future()
-            # A timer handle is much cheaper than asyncio.wait_for on this path, taken twice per message.
-            timer = self._loop.call_later(timeout, _expire, waiter) if timeout else None
+            if timeout:
+                self._deadline = deadline = self._loop.time() + timeout
+                watchdog = self._watchdog
+                if watchdog is None or watchdog.when() > deadline:
+                    if watchdog is not None:
+                        watchdog.cancel()
+                    self._watchdog = self._loop.call_at(deadline, self._check)
+            else:
+                self._deadline = 0.0
             try:
                 await waiter
             finally:
                 self._waiter = None
-                if timer is not None:
-                    timer.cancel()
         return self._replies.popleft()
+
+    def _check(self) -> None:
+        """The watchdog: time out the wait in progress if its deadline passed, else look again at it."""
+        self._watchdog = None
+        waiter = self._waiter
+        if waiter is None or waiter.done() or not self._deadline:
+            return  # the next wait sets it again
+        if self._loop.time() >= self._deadline:
+            waiter.set_exception(SMTPReadTimeoutError("timed out waiting for the server's reply"))
+        else:
+            self._watchdog = self._loop.call_at(self._deadline, self._check)
 
     async def command(self, line: bytes, timeout: float | None) -> tuple[int, str]:
         self.write(line)
@@ -126,8 +145,6 @@ class Wire(asyncio.Protocol):
     def close(self) -> None:
         self._fail(SMTPServerDisconnected("connection closed"))
         self.transport.close()
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(SMTPReadTimeoutError("timed out waiting for the server's reply"))
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
