@@ -12,7 +12,6 @@ HTML is rendered lazily, the first time a feed or digest needs it, and kept unti
 from __future__ import annotations
 
 import functools
-import hashlib
 import html
 import json
 from collections.abc import Iterable, Sequence
@@ -24,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from publisher.config import Config
 from publisher.content import ids, markup, urls
-from publisher.content.loading import Rendered
+from publisher.content.loading import Rendered, content_hash
 
 # Kept here for the feed builder, which copies attached files out.
 from publisher.content.urls import ATTACHED_TYPES as ATTACHED_TYPES
@@ -138,32 +137,6 @@ class Context:
         return self.site.url(url_path)
 
 
-def _content_hash(parsed: ParsedItem, url_path: str) -> str:
-    """A hash of everything the feeds show of an item: equal hashes, nothing to rebuild."""
-    h = hashlib.sha256()
-    for part in (
-        parsed.title,
-        parsed.published.isoformat(),
-        parsed.updated.isoformat() if parsed.updated else "",
-        *parsed.authors,
-        "\x1e",
-        *parsed.categories,
-        "\x1e",
-        *parsed.tags,
-        "\x1e",
-        parsed.summary,
-        parsed.image or "",
-        parsed.body_format,
-        parsed.body,
-        *(f"{s.correspondent}\x1d{s.role}\x1d{s.body}" for s in parsed.sections),
-        url_path,
-        parsed.source_path,
-    ):
-        h.update(part.encode("utf-8", "surrogatepass"))
-        h.update(b"\x1f")
-    return h.hexdigest()
-
-
 def _upsert_correspondent(store: Store, ctx: Context, name: str, role: str, at: str) -> str:
     slug = slugify(name)
     known = ctx.people.get(slug)
@@ -188,8 +161,7 @@ def upsert_item(
 
     ``rendered``: its sections' HTML, rendered ahead (by a scan worker); kept if rendered for its URL."""
     now = iso(at)
-    url_path = ctx.url_path(parsed)
-    digest = _content_hash(parsed, url_path)
+    url_path, digest = _identity(ctx, parsed, rendered)
     row = db.item_state(store, parsed.key)
     if row is not None and row.content_hash == digest and row.deleted_at is None:
         return "unchanged"
@@ -223,8 +195,7 @@ def add_new_items(
     sections: list[tuple[str, db.SectionRow]] = []
     labels: list[tuple[str, str, str, str, str]] = []
     for parsed, mtime_ns, rendered in new:
-        url_path = ctx.url_path(parsed)
-        digest = _content_hash(parsed, url_path)
+        url_path, digest = _identity(ctx, parsed, rendered)
         record, rows, marks = _rows(store, ctx, parsed, url_path, digest, ctx.uid(parsed), now, mtime_ns, now, rendered)
         records.append(record)
         sections.extend((parsed.key, row) for row in rows)
@@ -233,6 +204,14 @@ def add_new_items(
     db.insert_items(store, records)
     db.add_sections(store, sections)
     db.add_labels(store, labels)
+
+
+def _identity(ctx: Context, parsed: ParsedItem, rendered: Rendered | None) -> tuple[str, str]:
+    """The item's URL path and content hash: as the worker that rendered it worked them out, when it did."""
+    if rendered is not None and rendered.content_hash:
+        return rendered.url_path, rendered.content_hash
+    url_path = ctx.url_path(parsed)
+    return url_path, content_hash(parsed, url_path)
 
 
 def _rows(

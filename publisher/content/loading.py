@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 from publisher.content import markup, readers, urls
@@ -34,10 +37,14 @@ class Candidate:
 @dataclass(frozen=True)
 class Rendered:
     """An item's section HTML (sanitized, links absolute), rendered for the page at ``page_url``: in the
-    order of its sections, or the one section of its whole body when it has none of its own."""
+    order of its sections, or the one section of its whole body when it has none of its own. With the item's
+    URL path and content hash (see :func:`content_hash`), worked out here too; "" when the item the worker
+    read is not the one recorded (the writer gave it authors' names, or an old key)."""
 
     page_url: str
     sections: tuple[str, ...]
+    url_path: str = ""
+    content_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,10 +110,107 @@ def load_chunk(cands: list[Candidate], job: Job) -> list[Loaded]:
 def render(parsed: ParsedItem, site: urls.Site) -> Rendered:
     """The HTML of each of ``parsed``'s sections as the catalog stores it: rendered against the page's URL,
     with the link to an attached file (a PDF) at the end of every section, since each may be mailed alone."""
-    page_url = site.url(site.url_path(parsed))
+    url_path = site.url_path(parsed)
+    page_url = site.url(url_path)
     bodies = [s.body for s in parsed.sections] or [parsed.body]
     attachment = site.attachment(parsed.source_path)
     link = urls.attachment_link(attachment) if attachment is not None else ""
-    return Rendered(
-        page_url, tuple(markup.render(body, parsed.body_format, page_url=page_url) + link for body in bodies)
-    )
+    sections = tuple(markup.render(body, parsed.body_format, page_url=page_url) + link for body in bodies)
+    return Rendered(page_url, sections, url_path, content_hash(parsed, url_path))
+
+
+def content_hash(parsed: ParsedItem, url_path: str) -> str:
+    """A hash of everything the feeds show of an item: equal hashes, nothing to rebuild."""
+    h = hashlib.sha256()
+    for part in (
+        parsed.title,
+        parsed.published.isoformat(),
+        parsed.updated.isoformat() if parsed.updated else "",
+        *parsed.authors,
+        "\x1e",
+        *parsed.categories,
+        "\x1e",
+        *parsed.tags,
+        "\x1e",
+        parsed.summary,
+        parsed.image or "",
+        parsed.body_format,
+        parsed.body,
+        *(f"{s.correspondent}\x1d{s.role}\x1d{s.body}" for s in parsed.sections),
+        url_path,
+        parsed.source_path,
+    ):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+# -- worker processes ------------------------------------------------------------------------------------------
+
+# What a worker runs: it reads all its input first (so the writer never waits on a worker that waits on it),
+# takes the writer's import path, then serves.
+_BOOT = (
+    "import io, pickle, sys; data = io.BytesIO(sys.stdin.buffer.read()); sys.path[:] = pickle.load(data); "
+    "from publisher.content.loading import serve; serve(data, sys.stdout.buffer)"
+)
+_PIPE_SIZE = 1 << 20  # results a worker may have written ahead of the writer (Linux; 64 KiB elsewhere)
+
+
+def in_workers(chunks: list[list[Candidate]], job: Job, workers: int) -> Iterator[list[Loaded]]:
+    """:func:`load_chunk` of every chunk, in order, worked out by ``workers`` worker processes.
+
+    Each worker is a fresh interpreter that imports this module alone (not a fork of a process that may have
+    threads, nor a pool with its fork server and resource tracker, which would stay in memory beside it). It
+    is given its share of the chunks at once (chunk k goes to worker k mod n) and writes their results in
+    order to a pipe, where they wait for the writer: a worker works at most a pipe's worth ahead, so memory
+    stays flat however large the folder. Should a worker fail, the chunks left are read in this process.
+    """
+    import subprocess
+    import sys
+
+    procs: list[subprocess.Popen[bytes]] = []
+    k = 0
+    try:
+        for _ in range(min(workers, len(chunks))):
+            procs.append(subprocess.Popen([sys.executable, "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+        for n, proc in enumerate(procs):
+            assert proc.stdin is not None and proc.stdout is not None
+            _widen(proc.stdout.fileno())
+            proc.stdin.write(pickle.dumps(sys.path) + pickle.dumps((job, chunks[n :: len(procs)]), _PROTOCOL))
+            proc.stdin.close()
+        for k in range(len(chunks)):
+            out = procs[k % len(procs)].stdout
+            assert out is not None
+            yield pickle.load(out)
+    except (OSError, EOFError, pickle.UnpicklingError) as exc:
+        # A worker that cannot start or died (killed, out of memory): this process reads what is left.
+        logger.warning("a scan worker stopped (%r); reading the remaining files in this process", exc)
+        for rest in chunks[k:]:
+            yield load_chunk(rest, job)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+def serve(data: BinaryIO, out: BinaryIO) -> None:
+    """A worker's work: the (job, chunks) pickled in ``data``, each chunk's results pickled to ``out``."""
+    job, chunks = pickle.load(data)
+    for chunk in chunks:
+        pickle.dump(load_chunk(chunk, job), out, _PROTOCOL)
+        out.flush()
+
+
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+
+def _widen(fd: int) -> None:
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_SIZE)
+    except (ImportError, OSError):
+        pass

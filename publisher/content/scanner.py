@@ -15,12 +15,11 @@ import logging
 import operator
 import os
 import stat
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from publisher.config import Config
@@ -31,9 +30,6 @@ from publisher.models import ParsedItem
 from publisher.store import Store, iso, now_utc
 from publisher.store import content as db
 from publisher.store.content import SourceRecord
-
-if TYPE_CHECKING:
-    from concurrent.futures import Future
 
 logger = logging.getLogger(__name__)
 
@@ -132,12 +128,13 @@ def scan(
     for path in gone:
         _forget(store, known[path], report)
     loaded = _load_all(to_read, config.content.max_file_size, ctx.tz, config.site.author, site=ctx.site)
-    for batch in _batches(loaded, _BATCH):
-        with store.transaction():
-            _write_batch(batch, known, store, ctx, report, now, moved, config, people, force)
-        done += len(batch)
-        if progress is not None:
-            progress(done, len(candidates))
+    with db.bulk_writes(store, len(to_read)):
+        for batch in _batches(loaded, _BATCH):
+            with store.transaction():
+                _write_batch(batch, known, store, ctx, report, now, moved, config, people, force)
+            done += len(batch)
+            if progress is not None:
+                progress(done, len(candidates))
     people_touched = [key.slug for key in report.touched.keys if key.kind == "correspondent"]
     if people_touched:
         with store.transaction():
@@ -200,9 +197,9 @@ def _load_all(
     in order.
 
     Many files (a cold scan) are read, parsed and rendered in worker processes while this process writes what
-    they return: both cores work, and the single writer keeps SQLite simple. Results come back in chunks, at
-    most a few chunks ahead of the writer, so memory stays flat however large the folder is. A few files
-    (what a watcher reports) are read here: starting workers would cost more than it saves.
+    they return (:func:`publisher.content.loading.in_workers`): both cores work, and the single writer keeps
+    SQLite simple. A few files (what a watcher reports) are read here: starting workers would cost more than
+    it saves.
     """
     job = loading.Job(max_size=max_size, tz=tz, default_author=default_author, site=site)
     workers = pool_size() if workers is None else workers
@@ -210,26 +207,9 @@ def _load_all(
         for cand in cands:
             yield loading.load(cand, job)
         return
-    chunks = iter([cands[i : i + _CHUNK] for i in range(0, len(cands), _CHUNK)])
-    # Imported here: a scan of a few files (every incremental build) never starts a pool.
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # spawn: each worker is a fresh interpreter that imports the readers and the renderer alone (a forked
-    # copy of a daemon with threads may inherit a held lock, and a fork server would stay in memory after).
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        ahead: deque[Future[list[_Loaded]]] = deque()
-        for chunk in itertools.islice(chunks, workers * _AHEAD):
-            ahead.append(pool.submit(loading.load_chunk, chunk, job))
-        while ahead:
-            done = ahead.popleft().result()
-            chunk = next(chunks, [])
-            if chunk:
-                ahead.append(pool.submit(loading.load_chunk, chunk, job))
-            yield from done
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    yield from itertools.chain.from_iterable(
+        loading.in_workers([cands[i : i + _CHUNK] for i in range(0, len(cands), _CHUNK)], job, workers)
+    )
 
 
 def pool_size() -> int:
@@ -245,11 +225,9 @@ def pool_size() -> int:
     return max(1, cores)
 
 
-# Below this many files to read, a scan reads them itself. Files go to a worker _CHUNK at a time, and each
-# worker has at most _AHEAD chunks read ahead of the writer.
+# Below this many files to read, a scan reads them itself. Files come back from the workers _CHUNK at a time.
 _POOL_MIN = 200
 _CHUNK = 64
-_AHEAD = 3
 
 
 def _batches(items: Iterable[_Loaded], size: int) -> Iterator[list[_Loaded]]:
@@ -430,6 +408,9 @@ def _write_batch(
     for loaded in batch:
         source = known.get(loaded.cand.relpath)
         parsed = _accept(loaded, source, store, report, now, moved, config, people, force)
+        if parsed is not None and parsed is not loaded.parsed and loaded.rendered is not None:
+            # Not the item the worker read: its URL path and hash are worked out again for what is recorded.
+            loaded = dataclasses.replace(loaded, rendered=dataclasses.replace(loaded.rendered, content_hash=""))
         if parsed is not None:
             ready.append((loaded, source, parsed))
     new = _new_items(store, ready)

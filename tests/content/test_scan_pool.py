@@ -3,6 +3,8 @@ leaves it, bad files included."""
 
 from __future__ import annotations
 
+import shutil
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -126,3 +128,16 @@ def test_a_batch_that_cannot_be_written_is_written_file_by_file(
         assert len(stored) == FILES - 1
         assert store.conn.execute("SELECT count(*) FROM sections").fetchone()[0] == 3 * (FILES - 1)
     assert "recording them one by one" in caplog.text
+
+
+def test_when_the_workers_fail_the_files_are_read_in_the_writer(
+    config: Config, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fill(config)
+    cands = list(scanner._walk(config.paths.content, config, Counter()))
+    # Worker processes that exit at once, without a word (as one killed would).
+    monkeypatch.setattr(sys, "executable", shutil.which("false") or "/bin/false")
+    loaded = list(scanner._load_all(cands, config.content.max_file_size, config.site.tz, "Desk", workers=2))
+    assert [x.cand.relpath for x in loaded] == [c.relpath for c in cands]
+    assert sum(1 for x in loaded if x.parsed is not None) == FILES
+    assert "reading the remaining files in this process" in caplog.text
