@@ -153,6 +153,14 @@ def serve(requests_fd: int, results_fd: int) -> None:
                 close()
 
 
+def leave() -> None:
+    """End the worker once :func:`serve` returned: its output flushed, without the interpreter's teardown
+    (freeing every module and cache takes a fifth of a second that the drain would wait out)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 # -- in the drain's process ---------------------------------------------------------------------------------
 
 
@@ -187,8 +195,8 @@ class ComposeWorker:
         requests_in, requests_out = os.pipe()
         results_in, results_out = os.pipe()
         root = str(Path(publisher.__file__).resolve().parent.parent)
-        code = f"import sys; sys.path.insert(0, {root!r}); from {__name__} import serve; "
-        code += f"serve({requests_in}, {results_out})"
+        code = f"import sys; sys.path.insert(0, {root!r}); from {__name__} import serve, leave; "
+        code += f"serve({requests_in}, {results_out}); leave()"
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-c", code], stdin=subprocess.DEVNULL, pass_fds=(requests_in, results_out)

@@ -109,12 +109,14 @@ def _followers(store: Store) -> dict[Scope, list[int]]:
     """Scope → confirmed subscriber ids. Followers of everything are left out of the narrower scopes."""
     rows = store_subscribers.confirmed_follows(store)
     everything = {sid for kind, _, sid in rows if kind == "all"}
-    scopes: dict[Scope, list[int]] = defaultdict(list)
+    # Keyed by the (kind, value) text first: thousands of followers share a few scopes.
+    by_text: dict[tuple[str, str], list[int]] = defaultdict(list)
     for kind, value, sid in rows:
-        if kind == "all":
-            scopes[ALL].append(sid)
-        elif sid not in everything:
-            scopes[Scope.of(kind, value)].append(sid)
+        if kind == "all" or sid not in everything:
+            by_text[(kind, value)].append(sid)
+    scopes: dict[Scope, list[int]] = defaultdict(list)
+    for (kind, value), sids in by_text.items():
+        scopes[ALL if kind == "all" else Scope.of(kind, value)].extend(sids)
     return dict(scopes)
 
 
@@ -192,15 +194,16 @@ def _selections(store: Store, rows: Sequence[tuple[int, str, str]]) -> dict[int,
 # -- planning -------------------------------------------------------------------------------------------
 
 
-def due_scopes(config: Config, store: Store) -> list[Scope]:
+def due_scopes(config: Config, store: Store, followers: Mapping[Scope, list[int]] | None = None) -> list[Scope]:
     """The scopes a scheduled run serves: those with confirmed followers, in a stable order.
 
-    Correspondents with their own schedule (``digest.schedules``) are left to their own runs.
+    Correspondents with their own schedule (``digest.schedules``) are left to their own runs. ``followers``:
+    what ``_followers(store)`` returned, when the caller has it already.
     """
     if config.digest.mode == "combined":
         return [COMBINED]
     own = {Scope.of_correspondent(slug) for slug in config.digest.schedules}
-    return sorted(s for s in _followers(store) if s not in own)
+    return sorted(s for s in (followers if followers is not None else _followers(store)) if s not in own)
 
 
 def _plan_scope(
@@ -258,10 +261,10 @@ def queue(config: Config, store: Store, *, now: datetime | None = None, scope: S
     the CLI) cannot both gather the same sections.
     """
     now = now or datetime.now(UTC)  # as precise as the sections' stamps: no second is cut off
-    scopes = [normalise_scope(scope)] if scope else due_scopes(config, store)
     # Who follows what is read once for the whole run: a subscriber who arrives a moment later gets the
     # next digest, and one who leaves is skipped by delivery. Only the sections are re-read under the lock.
     followers = _followers(store)
+    scopes = [normalise_scope(scope)] if scope else due_scopes(config, store, followers)
     emails: dict[int, str] = {}
     queued: list[str] = []
     for name in scopes:
