@@ -166,3 +166,41 @@ def test_sigkill_of_the_drain_leaves_no_worker(
     with Store(config.paths.database) as store:
         state = counts(store)
     assert state["sending"] <= 2 and state["sent"] + state["sending"] + state["queued"] == 300
+
+
+async def test_a_worker_started_ahead_composes_and_is_left_to_its_caller(
+    make_smtp_server: Callable[..., SmtpServer], make_config: Callable[..., Config], in_process_from_zero: None
+) -> None:
+    # The digest command starts the worker before it queues; the drain then composes there.
+    server = make_smtp_server(security="none")
+    config = make_config(smtp_toml(server.port, connections=2))
+    worker = outbox.compose_ahead(config, PidComposer())
+    assert worker is not None
+    try:
+        with Store(config.paths.database) as store:
+            addresses = add_subscribers(store, 30)
+        report = await drain(config, config.paths.database, PidComposer(), worker=worker)
+        assert (report.sent, report.failed) == (30, 0)
+        assert sorted(r for m in server.messages for r in m.rcpt_tos) == addresses
+        assert composers(server) == {worker.pid}
+        assert not _gone(worker.pid), "the drain closed a worker it was lent"
+    finally:
+        worker.close()
+    assert _gone(worker.pid)
+
+
+async def test_a_worker_started_ahead_for_a_small_send_is_stopped_unused(
+    make_smtp_server: Callable[..., SmtpServer], make_config: Callable[..., Config]
+) -> None:
+    server = make_smtp_server(security="none")
+    config = make_config(smtp_toml(server.port))
+    worker = outbox.compose_ahead(config, PidComposer())
+    assert worker is not None
+    try:
+        with Store(config.paths.database) as store:
+            add_subscribers(store, 3)
+        report = await drain(config, config.paths.database, PidComposer(), worker=worker)
+    finally:
+        worker.close()
+    assert report.sent == 3 and composers(server) == {os.getpid()}
+    assert _gone(worker.pid)
