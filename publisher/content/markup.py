@@ -44,6 +44,13 @@ def absolute_url(url: str, base: str) -> str:
     "x" against its folder. A URL that cannot be parsed (``http://[::1``) comes back encoded but unresolved.
     """
     cleaned = quote(one_line(xml_safe(url)), safe=_URL_SAFE)
+    if cleaned[:1] == "/" and cleaned[1:2] != "/" and "/." not in cleaned and base.startswith(("https://", "http://")):
+        # A site-relative link ("/coast/"), the most common kind: the base's scheme and host in front is
+        # what urljoin gives, without its parsing (nothing to resolve: no "." or ".." segment).
+        host_start = base.find("//") + 2
+        host_end = base.find("/", host_start)
+        if host_end != -1 and "?" not in base[host_start:host_end] and "#" not in base[host_start:host_end]:
+            return base[:host_end] + cleaned
     try:
         return urljoin(base, cleaned)
     except ValueError:

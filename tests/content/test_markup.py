@@ -159,3 +159,18 @@ def test_rendering_frees_what_cmark_allocates() -> None:
         render(body, "markdown", page_url=PAGE)
     # ~50 KB of Markdown rendered 60 times: a leak of the tree and the HTML would be ~30 MB.
     assert rss_kb() - before < 10_000
+
+
+@pytest.mark.parametrize(
+    ("url", "base", "expected"),
+    [
+        ("/coast/", "https://news.example.org/2026/03/03/links/", "https://news.example.org/coast/"),
+        ("/a b/ü?x=1#f", "http://x.org:8080/a/b", "http://x.org:8080/a%20b/%C3%BC?x=1#f"),
+        ("/a/../b", "https://x.org/a/", "https://x.org/b"),
+        ("//cdn.example.net/x.png", "https://x.org/a/", "https://cdn.example.net/x.png"),
+        ("/coast/", "https://x.org?q=/a", "https://x.org/coast/"),
+        ("/coast/", "mailto:desk@x.org", "/coast/"),
+    ],
+)
+def test_site_relative_links_resolve_as_rfc_3986_says(url: str, base: str, expected: str) -> None:
+    assert absolute_url(url, base) == expected

@@ -10,6 +10,7 @@ in Lagos") or a proper-noun phrase ("Senior Fellow, Coastal Policy Institute", "
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -77,6 +78,8 @@ _LIST_SEPARATORS = re.compile(r"\s*(?:,\s*(?:and|&)\s+|\s+(?:and|&)\s+|\s*&\s*|\
 _AFFILIATION_IN_PARENS = re.compile(r"^(?P<name>[^()]+?)\s*\((?P<aff>[^()]{1,80})\)$")
 
 
+# Cached: the same few bylines and author fields come back in file after file.
+@functools.lru_cache(maxsize=4096)
 def looks_like_name(text: str) -> bool:
     """True for "Ana Ruiz", "Zoë Ó Briain", "J. R. Okafor", "Ana de la Cruz", "Ahmed al-Hassan", "Emily Post",
     and for names in scripts without capitals ("张伟", "محمد علي"), which are told by their letters alone.
