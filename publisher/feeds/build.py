@@ -144,6 +144,16 @@ def build(
     return report
 
 
+def warm(config: Config, store: Store) -> int:
+    """Fill the fragment cache a running daemon keeps with the current entries of every feed, so that the
+    first new post in any feed serializes only itself; returns how many entries. For a daemon, after its
+    first build: a command builds once and needs none of this."""
+    pages.SHARED.limit = max(pages.SHARED.limit, pages.DAEMON_CACHE_BYTES)
+    ctx = catalog.Context.load(config, store)
+    specs = plan(config, store)
+    return pages.Renderer(config, store, ctx).warm([specs[k] for k in sorted(specs)])
+
+
 def _publish_attachments(config: Config, store: Store) -> list[str]:
     """Copy every published PDF beside the feeds (output/files/PATH), where enclosures and digests link to it;
     copies of PDFs that are no longer published are removed."""

@@ -144,6 +144,7 @@ class Daemon:
         db = config.paths.database
         self.web_db = StoreWorker(db, "publisher-web")
         self.build_db = StoreWorker(db, "publisher-build")
+        self._warm = False  # the fragment cache holds every feed's current entries
         self.jobs_db = StoreWorker(db, "publisher-jobs")
         self.scheduler = Scheduler(self.web_db, tz=config.site.tz, grace=timedelta(minutes=config.digest.grace_minutes))
         self.websub = WebSubPublisher(config.websub.hubs)
@@ -318,6 +319,15 @@ class Daemon:
             return
         finally:
             self._building = False
+        if not self._warm:
+            # Once, after the first build: every feed's current entries serialized and kept, so that a new
+            # post in any feed is written without serializing its neighbours again.
+            self._warm = True
+            try:
+                count = await self.build_db.run(lambda store: build.warm(config, store))
+                logger.debug("kept the serialized entries of the current feeds (%d entries)", count)
+            except Exception:
+                logger.exception("could not keep the current feeds' entries; builds serialize them as needed")
         self.stats.builds += 1
         self.stats.last_scan = time.time()
         self.stats.feeds_written += len(report.feeds_written)

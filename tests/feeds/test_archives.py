@@ -14,6 +14,7 @@ from publisher.config import Config
 from publisher.errors import ConfigError
 from publisher.feeds import pages
 from publisher.feeds.build import build
+from publisher.feeds.formats import FeedFormat
 from publisher.store import Store
 
 BASE = "https://news.example.org/"
@@ -231,3 +232,31 @@ def test_entries_of_one_day_get_distinct_updated_instants(small: Config, store: 
     updated = [e.updated for e in doc.entries]
     assert len(set(updated)) == 4
     assert all(e.updated_parsed >= e.published_parsed for e in doc.entries)
+
+
+def test_a_warm_cache_serializes_only_the_new_post(
+    small: Config, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After warm(), as a running daemon does after its first build, a new post serializes its own entries
+    (the item's, once for the site and its category, and its section's) and none of its neighbours'."""
+    from publisher.feeds import build as build_module
+    from publisher.feeds import render
+
+    for n in range(6):
+        post(small, n)
+    build(small, store)
+    monkeypatch.setattr(pages, "SHARED", pages.FragmentCache(pages.CACHE_BYTES))  # a fresh daemon
+    assert build_module.warm(small, store) > 0
+    made: list[str] = []
+    real = render.entry_fragment
+
+    def counting(e: render.FeedEntry, config: Config, fmt: FeedFormat) -> bytes:
+        made.append(e.uid)
+        return real(e, config, fmt)
+
+    monkeypatch.setattr(render, "entry_fragment", counting)
+    path = post(small, 6)
+    report = build(small, store, changed={path.relative_to(small.paths.content).as_posix()})
+    assert report.scan.added and not report.full
+    assert made and all(uid.startswith(made[0].split("#")[0]) for uid in made), made
+    assert len(made) == 2 * len(small.feeds.formats)  # the item's entry and its section's, in each format
