@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import os
 import tempfile
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -90,8 +91,19 @@ def sync_files(paths: Iterable[Path]) -> None:
         for path in files:
             _fsync_file(path)
         return
-    with ThreadPoolExecutor(max_workers=min(16, len(files))) as pool:
-        list(pool.map(_fsync_file, files))
+    list(_fsync_pool().map(_fsync_file, files))
+
+
+_POOL: list[ThreadPoolExecutor] = []
+_POOL_LOCK = threading.Lock()
+
+
+def _fsync_pool() -> ThreadPoolExecutor:
+    """The threads :func:`sync_files` issues its fsyncs from, started once and kept (a daemon builds often)."""
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(max_workers=16, thread_name_prefix="publisher-fsync"))
+        return _POOL[0]
 
 
 def _fsync_file(path: Path) -> None:
