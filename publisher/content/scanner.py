@@ -180,7 +180,7 @@ def _log_summary(report: ScanReport) -> None:
         logger.info("%d file(s) left out: %s", count, reason)
 
 
-_BATCH = 256
+_BATCH = 128
 DUPLICATE = "duplicate id"
 
 
@@ -227,7 +227,7 @@ def pool_size() -> int:
 
 # Below this many files to read, a scan reads them itself. Files come back from the workers _CHUNK at a time.
 _POOL_MIN = 200
-_CHUNK = 64
+_CHUNK = 32
 
 
 def _batches(items: Iterable[_Loaded], size: int) -> Iterator[list[_Loaded]]:

@@ -9,7 +9,6 @@ wanted is an error naming the key and its line, because guessing would publish s
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
@@ -105,14 +104,28 @@ def split(path: str, text: str, kind: Kind) -> Split:
 
 def parse(path: str, part: Split) -> dict[str, Any]:
     """The front matter as a mapping with lower-case keys. Raises ContentError with the line of a syntax error."""
+    if part.kind == "toml":
+        return _toml(path, part)
     try:
         # The C loader: the pure-Python one is several times slower, and 10,000 files add up.
-        raw = _yaml(part.source) if part.kind == "yaml" else tomllib.loads(part.source)
+        raw = _yaml(part.source)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = part.first_line + mark.line if mark is not None else part.first_line
         reason = one_line(f"{exc.problem or ''} {exc.context or ''}") or "syntax error"
         raise ContentError(path, f"malformed YAML front matter: {reason}", line=line) from exc
+    except Exception as exc:  # libyaml raises a few plain errors too (bad dates, deep nesting)
+        reason = one_line(str(exc))[:200] or type(exc).__name__
+        line = _failing_line(part, type(exc))
+        raise ContentError(path, f"malformed YAML front matter: {reason}", line=line or part.first_line) from exc
+    return _mapping(path, part, raw)
+
+
+def _toml(path: str, part: Split) -> dict[str, Any]:
+    import tomllib  # here: most sites write YAML, and a scan's worker processes need not hold it
+
+    try:
+        raw = tomllib.loads(part.source)
     except tomllib.TOMLDecodeError as exc:
         found = _TOML_LINE.search(str(exc))
         # Without a line number the error is "at end of document": the last line of the front matter.
@@ -120,11 +133,13 @@ def parse(path: str, part: Split) -> dict[str, Any]:
         line = part.first_line + int(found[1]) - 1 if found else last
         reason = one_line(_TOML_LINE.sub("", str(exc)).replace("(at , column", "(column"))
         raise ContentError(path, f"malformed TOML front matter: {reason}", line=line) from exc
-    except Exception as exc:  # libyaml and tomllib raise a few plain errors too (bad dates, deep nesting)
-        label = "YAML" if part.kind == "yaml" else "TOML"
+    except Exception as exc:  # tomllib raises a few plain errors too (deep nesting)
         reason = one_line(str(exc))[:200] or type(exc).__name__
-        line = _failing_line(part, type(exc)) if part.kind == "yaml" else None
-        raise ContentError(path, f"malformed {label} front matter: {reason}", line=line or part.first_line) from exc
+        raise ContentError(path, f"malformed TOML front matter: {reason}", line=part.first_line) from exc
+    return _mapping(path, part, raw)
+
+
+def _mapping(path: str, part: Split, raw: Any) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
