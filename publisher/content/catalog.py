@@ -12,6 +12,7 @@ HTML is rendered lazily, the first time a feed or digest needs it, and kept unti
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
 import json
 from collections.abc import Iterable, Sequence
@@ -23,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from publisher.config import Config
 from publisher.content import ids, markup, urls
-from publisher.content.loading import Rendered, content_hash
+from publisher.content.loading import Rendered
 
 # Kept here for the feed builder, which copies attached files out.
 from publisher.content.urls import ATTACHED_TYPES as ATTACHED_TYPES
@@ -137,6 +138,31 @@ class Context:
         return self.site.url(url_path)
 
 
+def _content_hash(parsed: ParsedItem, url_path: str) -> str:
+    """A hash of everything the feeds show of an item: equal hashes, nothing to rebuild."""
+    parts = (
+        parsed.title,
+        parsed.published.isoformat(),
+        parsed.updated.isoformat() if parsed.updated else "",
+        *parsed.authors,
+        "\x1e",
+        *parsed.categories,
+        "\x1e",
+        *parsed.tags,
+        "\x1e",
+        parsed.summary,
+        parsed.image or "",
+        parsed.body_format,
+        parsed.body,
+        *(f"{s.correspondent}\x1d{s.role}\x1d{s.body}" for s in parsed.sections),
+        url_path,
+        parsed.source_path,
+    )
+    # Each part followed by a unit separator, hashed at once (the stored hashes were made part by part).
+    text = "\x1f".join(parts) + "\x1f"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _upsert_correspondent(store: Store, ctx: Context, name: str, role: str, at: str) -> str:
     slug = slugify(name)
     known = ctx.people.get(slug)
@@ -207,11 +233,9 @@ def add_new_items(
 
 
 def _identity(ctx: Context, parsed: ParsedItem, rendered: Rendered | None) -> tuple[str, str]:
-    """The item's URL path and content hash: as the worker that rendered it worked them out, when it did."""
-    if rendered is not None and rendered.content_hash:
-        return rendered.url_path, rendered.content_hash
-    url_path = ctx.url_path(parsed)
-    return url_path, content_hash(parsed, url_path)
+    """The item's URL path (as the worker that rendered it worked it out, when it did) and content hash."""
+    url_path = rendered.url_path if rendered is not None and rendered.url_path else ctx.url_path(parsed)
+    return url_path, _content_hash(parsed, url_path)
 
 
 def _rows(

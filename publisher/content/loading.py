@@ -54,13 +54,12 @@ class Candidate:
 class Rendered:
     """An item's section HTML (sanitized, links absolute), rendered for the page at ``page_url``: in the
     order of its sections, or the one section of its whole body when it has none of its own. With the item's
-    URL path and content hash (see :func:`content_hash`), worked out here too; "" when the item the worker
-    read is not the one recorded (the writer gave it authors' names, or an old key)."""
+    URL path, worked out here too; "" when the item the worker read is not the one recorded (the writer gave
+    it an old key)."""
 
     page_url: str
     sections: tuple[str, ...]
     url_path: str = ""
-    content_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,33 +131,7 @@ def render(parsed: ParsedItem, site: urls.Site) -> Rendered:
     attachment = site.attachment(parsed.source_path)
     link = urls.attachment_link(attachment) if attachment is not None else ""
     sections = tuple(markup.render(body, parsed.body_format, page_url=page_url) + link for body in bodies)
-    return Rendered(page_url, sections, url_path, content_hash(parsed, url_path))
-
-
-def content_hash(parsed: ParsedItem, url_path: str) -> str:
-    """A hash of everything the feeds show of an item: equal hashes, nothing to rebuild."""
-    h = _sha256()
-    for part in (
-        parsed.title,
-        parsed.published.isoformat(),
-        parsed.updated.isoformat() if parsed.updated else "",
-        *parsed.authors,
-        "\x1e",
-        *parsed.categories,
-        "\x1e",
-        *parsed.tags,
-        "\x1e",
-        parsed.summary,
-        parsed.image or "",
-        parsed.body_format,
-        parsed.body,
-        *(f"{s.correspondent}\x1d{s.role}\x1d{s.body}" for s in parsed.sections),
-        url_path,
-        parsed.source_path,
-    ):
-        h.update(part.encode("utf-8", "surrogatepass"))
-        h.update(b"\x1f")
-    return str(h.hexdigest())
+    return Rendered(page_url, sections, url_path)
 
 
 # -- worker processes ------------------------------------------------------------------------------------------

@@ -408,9 +408,9 @@ def _write_batch(
     for loaded in batch:
         source = known.get(loaded.cand.relpath)
         parsed = _accept(loaded, source, store, report, now, moved, config, people, force)
-        if parsed is not None and parsed is not loaded.parsed and loaded.rendered is not None:
-            # Not the item the worker read: its URL path and hash are worked out again for what is recorded.
-            loaded = dataclasses.replace(loaded, rendered=dataclasses.replace(loaded.rendered, content_hash=""))
+        if parsed is not None and loaded.rendered is not None and _url_parts(parsed) != _url_parts(loaded.parsed):
+            # Not where the worker placed it (a move keeps the old key): its URL path is worked out again.
+            loaded = dataclasses.replace(loaded, rendered=dataclasses.replace(loaded.rendered, url_path=""))
         if parsed is not None:
             ready.append((loaded, source, parsed))
     new = _new_items(store, ready)
@@ -438,6 +438,11 @@ def _write_batch(
             logger.exception("%s: unexpected error while recording", loaded.cand.relpath)
             ctx.forget_people(store)
             _skip(store, loaded.cand, loaded.sha, f"internal error: {exc!r}", report, now, known=source)
+
+
+def _url_parts(parsed: ParsedItem | None) -> tuple[object, ...]:
+    """What an item's URL path is made of."""
+    return () if parsed is None else (parsed.key, parsed.slug, parsed.published, parsed.permalink)
 
 
 def _new_items(
