@@ -6,7 +6,9 @@ decides whether feeds change, sections' stamps and anchors, and rendering.
 
 Identity rules live here. An item's ``uid`` (a ``tag:`` URI) is given once, when the item is first recorded,
 and never changed: not by edits, not by a move of ``base_url``, not by deletion and return of the file.
-HTML is rendered lazily, the first time a feed or digest needs it, and kept until the body changes.
+HTML is rendered by the scan's workers and stored with the item; what has none (after a new base URL, or an
+article of several sections, whose bylines name correspondents as stored) is rendered when a feed or digest
+first needs it. It is kept until the body changes.
 """
 
 from __future__ import annotations

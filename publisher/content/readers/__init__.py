@@ -10,7 +10,7 @@ touches the file system. Which reader runs depends on what the file starts with,
 
 What the file does not say is filled in from its path (``2025-10-26-slug.md``, ``2025/10/26/slug.md``), then
 from the defaults (file name, modification time, site author); each such fallback is listed in ``notes``.
-HTML is not rendered here (:func:`publisher.content.markup.render` does it when a feed or digest needs it).
+HTML is not rendered here (:mod:`publisher.content.loading` renders it next, in the scan's worker processes).
 """
 
 from __future__ import annotations
