@@ -55,6 +55,7 @@ def build(
     feeds written.
     """
     started = time.perf_counter()
+    pages.KEPT.begin(store)
     changed = None if changed is None else set(changed)
     scan = scanner.scan(config, store, only=changed, progress=progress)
     report = BuildReport(scan=scan, scan_seconds=time.perf_counter() - started)
@@ -76,7 +77,8 @@ def build(
     # Entries whose archived copies must be written again: edited or gone.
     changed_items = set(scan.updated) | set(scan.removed)
     new_items = set(scan.added) | set(scan.updated)
-    renderer = pages.Renderer(config, store, ctx)
+    memory = pages.KEPT.for_build(store, ctx, fingerprint, full=report.full)
+    renderer = pages.Renderer(config, store, ctx, memory=memory, changed=frozenset(changed_items | new_items))
     keys = sorted(fresh)
     if report.full:
         results = pages.build_all(
@@ -129,6 +131,7 @@ def build(
             store.set_meta("feed_titles", json.dumps(titles, sort_keys=True))
         store.set_meta("feeds_fingerprint", fingerprint)
         store.set_meta("last_build", str(time.time()))
+    pages.KEPT.settle(store)
     report.feeds_total = len(paths)
     report.seconds = time.perf_counter() - started
     if report.feeds_written or scan.changed:
@@ -151,7 +154,11 @@ def warm(config: Config, store: Store) -> int:
     pages.SHARED.limit = max(pages.SHARED.limit, pages.DAEMON_CACHE_BYTES)
     ctx = catalog.Context.load(config, store)
     specs = plan(config, store)
-    return pages.Renderer(config, store, ctx).warm([specs[k] for k in sorted(specs)])
+    pages.KEPT.begin(store)
+    memory = pages.KEPT.for_build(store, ctx, _fingerprint(config), full=False)
+    count = pages.Renderer(config, store, ctx, memory=memory).warm([specs[k] for k in sorted(specs)])
+    pages.KEPT.settle(store)
+    return count
 
 
 def _publish_attachments(config: Config, store: Store) -> list[str]:

@@ -35,6 +35,7 @@ from publisher.feeds import writers
 from publisher.feeds.formats import FeedFormat
 from publisher.feeds.render import Archive, FeedEntry, FeedSpec
 from publisher.store import Store, archives
+from publisher.store import content as content_db
 
 # A current document never holds fewer entries than this to stay under the budget (fewer only when the
 # feed has fewer); their older ones are shortened instead.
@@ -90,6 +91,46 @@ class FragmentCache:
 SHARED = FragmentCache(CACHE_BYTES)
 
 
+class EntryMemory:
+    """Feed entries read by earlier builds of this process, kept for the next: a running daemon's builds
+    read from the store only the entries of the items a scan changed, not the fifty of each feed a post lands
+    in. Forgotten whole when anything they are made of may have changed since the last build ended: another
+    store handle, a write by anything but a build (SQLite's ``data_version`` for other connections, the
+    connection's own count of changed rows for it), other settings, other correspondents' names or roles."""
+
+    LIMIT = 20_000  # entries; past it the memory starts again
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, int | None], FeedEntry] = {}
+        self._ended: tuple[object, ...] | None = None  # the store as the last build left it
+        self._shape: tuple[object, ...] | None = None  # what the entries were made with
+        self._lock = threading.Lock()
+
+    def begin(self, store: Store) -> None:
+        """Before a build's scan: forget everything if the store was written since the last build ended."""
+        with self._lock:
+            if self._ended != (id(store), *content_db.change_marks(store)):
+                self.entries = {}
+
+    def for_build(self, store: Store, ctx: catalog.Context, fingerprint: str, *, full: bool) -> EntryMemory | None:
+        """After the scan: this memory for a build that may trust it (emptied when its settings or people
+        differ); None for a full build, which reads everything anyway."""
+        with self._lock:
+            shape = (id(store), fingerprint, tuple(sorted(ctx.people.items())))
+            if full or self._shape != shape or len(self.entries) > self.LIMIT:
+                self.entries = {}
+            self._shape = shape
+        return None if full else self
+
+    def settle(self, store: Store) -> None:
+        """After a build: the store as it left it."""
+        with self._lock:
+            self._ended = (id(store), *content_db.change_marks(store))
+
+
+KEPT = EntryMemory()
+
+
 @dataclass
 class Renderer:
     """Turns stored entries into serialized ones, each once for every feed and format that holds it."""
@@ -98,9 +139,23 @@ class Renderer:
     store: Store
     ctx: catalog.Context
     cache: FragmentCache = field(default_factory=lambda: SHARED)
+    memory: EntryMemory | None = None  # entries kept from earlier builds (a daemon's)
+    changed: frozenset[str] = frozenset()  # item keys whose entries are read again, kept or not
 
     def load(self, listing: Sequence[archives.Entry]) -> list[FeedEntry]:
         """The feed entries of ``listing`` (from store/archives.py), in its order; deleted ones left out."""
+        if not listing or self.memory is None:
+            return self._read(listing)
+        kept = self.memory.entries
+        missing = [e for e in listing if e[1] in self.changed or (e[0], e[2]) not in kept]
+        if missing:
+            # A listing entry and the entry read from it share their id (unique in one listing); deleted
+            # items give none.
+            section = {uid: sid for uid, _, sid in missing}
+            kept.update({(e.uid, section[e.uid]): e for e in self._read(missing)})
+        return [kept[(uid, sid)] for uid, _, sid in listing if (uid, sid) in kept]
+
+    def _read(self, listing: Sequence[archives.Entry]) -> list[FeedEntry]:
         if not listing:
             return []
         if listing[0][2] is not None:  # sections: a correspondent's feed

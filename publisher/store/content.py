@@ -34,6 +34,12 @@ def _marks(count: int) -> str:
 # -- meta -----------------------------------------------------------------------------------------------------
 
 
+def change_marks(store: Store) -> tuple[int, int]:
+    """Marks that move when the file is written: SQLite's ``data_version`` (by another connection) and the
+    rows this connection has changed since it opened."""
+    return int(store.conn.execute("PRAGMA data_version").fetchone()[0]), store.conn.total_changes
+
+
 def get_meta(store: Store, key: str) -> str | None:
     row = store.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return row[0] if row else None

@@ -3,8 +3,11 @@ back with feedparser by following the links a reader would follow."""
 
 from __future__ import annotations
 
+import os
 import random
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import feedparser
@@ -15,9 +18,11 @@ from publisher.errors import ConfigError
 from publisher.feeds import pages
 from publisher.feeds.build import build
 from publisher.feeds.formats import FeedFormat
+from publisher.models import Item
 from publisher.store import Store
 
 BASE = "https://news.example.org/"
+ROOT = Path(__file__).resolve().parents[2]
 FH = b"<fh:archive/>"
 
 
@@ -260,3 +265,38 @@ def test_a_warm_cache_serializes_only_the_new_post(
     assert report.scan.added and not report.full
     assert made and all(uid.startswith(made[0].split("#")[0]) for uid in made), made
     assert len(made) == 2 * len(small.feeds.formats)  # the item's entry and its section's, in each format
+
+
+def test_kept_entries_are_read_again_after_another_process_writes(
+    small: Config, store: Store, site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon keeps the entries its builds read; `publisher build` run beside it edits a post, and the
+    daemon's next build shows the edit, not what it kept. Between two of the daemon's own builds, only the
+    new post's entries are read."""
+    from publisher.content import catalog
+
+    for n in range(6):
+        post(small, n)
+    build(small, store)
+    path = post(small, 6)
+    build(small, store, changed={path.relative_to(small.paths.content).as_posix()})  # keeps what it read
+    loaded: list[str] = []
+    real = catalog.items_by_keys
+
+    def counting(s: Store, ctx: catalog.Context, keys: Sequence[str]) -> dict[str, Item]:
+        loaded.extend(keys)
+        return real(s, ctx, keys)
+
+    monkeypatch.setattr(catalog, "items_by_keys", counting)
+    newer = post(small, 7)
+    build(small, store, changed={newer.relative_to(small.paths.content).as_posix()})
+    assert loaded == ["posts/p007"] * len(loaded) and loaded, loaded  # the new post only, in each feed holding it
+
+    edited = small.paths.content / "posts/p003.md"
+    edited.write_text(edited.read_text(encoding="utf-8").replace("Post 3", "Post 3, corrected"), encoding="utf-8")
+    command = [sys.executable, "-m", "publisher", "--config", str(site / "publisher.toml"), "build"]
+    subprocess.run(command, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    newest = post(small, 8)
+    build(small, store, changed={newest.relative_to(small.paths.content).as_posix()})
+    titles = [e.title for e in read(small.paths.output / "feed.atom").entries]
+    assert "Post 3, corrected" in titles and "Post 3" not in titles, titles
