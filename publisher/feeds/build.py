@@ -13,16 +13,18 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from publisher.config import Config
 from publisher.content import catalog, scanner
-from publisher.feeds import pages, writers
-from publisher.feeds import render as feeds
+from publisher.feeds import writers
 from publisher.feeds.formats import EXTENSIONS
-from publisher.feeds.render import FeedSpec
 from publisher.models import SITE_FEED, FeedKey
 from publisher.store import Store, archives
 from publisher.store import content as content_db
+
+if TYPE_CHECKING:
+    from publisher.feeds.render import FeedSpec
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +57,15 @@ def build(
     feeds written.
     """
     started = time.perf_counter()
-    pages.KEPT.begin(store)
+    marks = content_db.change_marks(store)  # the store as this build finds it, before its scan writes
     changed = None if changed is None else set(changed)
     scan = scanner.scan(config, store, only=changed, progress=progress)
+    # The feed libraries are loaded once the scan is done: its worker processes and this one are not
+    # resident together with them.
+    from publisher.feeds import pages
+    from publisher.feeds import render as feeds
+
+    pages.KEPT.begin(store, marks)
     report = BuildReport(scan=scan, scan_seconds=time.perf_counter() - started)
     ctx = catalog.Context.load(config, store)
     fingerprint = _fingerprint(config)
@@ -151,10 +159,12 @@ def warm(config: Config, store: Store) -> int:
     """Fill the fragment cache a running daemon keeps with the current entries of every feed, so that the
     first new post in any feed serializes only itself; returns how many entries. For a daemon, after its
     first build: a command builds once and needs none of this."""
+    from publisher.feeds import pages
+
     pages.SHARED.limit = max(pages.SHARED.limit, pages.DAEMON_CACHE_BYTES)
     ctx = catalog.Context.load(config, store)
     specs = plan(config, store)
-    pages.KEPT.begin(store)
+    pages.KEPT.begin(store, content_db.change_marks(store))
     memory = pages.KEPT.for_build(store, ctx, _fingerprint(config), full=False)
     count = pages.Renderer(config, store, ctx, memory=memory).warm([specs[k] for k in sorted(specs)])
     pages.KEPT.settle(store)
@@ -211,6 +221,8 @@ def _previous_feeds(store: Store) -> dict[FeedKey, str]:
 
 def plan(config: Config, store: Store) -> dict[FeedKey, FeedSpec]:
     """Every feed that should exist now, by feed key."""
+    from publisher.feeds import render as feeds
+
     specs = {SITE_FEED: feeds.site_spec(config)}
     if config.feeds.per_correspondent:
         for person in catalog.correspondents(store):
@@ -226,6 +238,8 @@ def plan(config: Config, store: Store) -> dict[FeedKey, FeedSpec]:
 
 def specs_for(config: Config, store: Store, keys: Iterable[FeedKey]) -> dict[FeedKey, FeedSpec]:
     """The specs of those of ``keys`` whose feeds should exist now (enabled, and with entries)."""
+    from publisher.feeds import render as feeds
+
     specs: dict[FeedKey, FeedSpec] = {}
     for key in keys:
         kind, slug = key.kind, key.slug

@@ -106,10 +106,11 @@ class EntryMemory:
         self._shape: tuple[object, ...] | None = None  # what the entries were made with
         self._lock = threading.Lock()
 
-    def begin(self, store: Store) -> None:
-        """Before a build's scan: forget everything if the store was written since the last build ended."""
+    def begin(self, store: Store, marks: tuple[int, int]) -> None:
+        """Forget everything if the store was written since the last build ended; ``marks`` are
+        :func:`content_db.change_marks` as the build found the store, before its scan."""
         with self._lock:
-            if self._ended != (id(store), *content_db.change_marks(store)):
+            if self._ended != (id(store), *marks):
                 self.entries = {}
 
     def for_build(self, store: Store, ctx: catalog.Context, fingerprint: str, *, full: bool) -> EntryMemory | None:
