@@ -142,6 +142,7 @@ class Renderer:
     cache: FragmentCache = field(default_factory=lambda: SHARED)
     memory: EntryMemory | None = None  # entries kept from earlier builds (a daemon's)
     changed: frozenset[str] = frozenset()  # item keys whose entries are read again, kept or not
+    _mine: dict[int, tuple[FeedEntry, dict[str, bytes]]] = field(default_factory=dict, repr=False)
 
     def load(self, listing: Sequence[archives.Entry]) -> list[FeedEntry]:
         """The feed entries of ``listing`` (from store/archives.py), in its order; deleted ones left out."""
@@ -169,10 +170,17 @@ class Renderer:
         return len(self.fragment(entry, fmt))
 
     def fragment(self, entry: FeedEntry, fmt: FeedFormat) -> bytes:
+        mine = self._mine.get(id(entry)) if self.memory is not None else None
+        if mine is not None and fmt in mine[1]:
+            return mine[1][fmt]
         frag = self.cache.get(self._key(entry, fmt))
         if frag is None:
             frag = feeds.entry_fragment(entry, self.config, fmt)
             self.keep(entry, fmt, frag)
+        if self.memory is not None:
+            # A few feeds' current entries: asked for again by the budget and by the document, found by
+            # identity without hashing the entry (held here, so its id is not another's).
+            self._mine.setdefault(id(entry), (entry, {}))[1][fmt] = frag
         return frag
 
     def keep(self, entry: FeedEntry, fmt: FeedFormat, frag: bytes) -> None:
