@@ -305,6 +305,10 @@ class _Pager:
         archives.keep_current(self.r.store, self.key, self.tail)
 
 
+# Items loaded at a time by a walk from a feed's oldest entry.
+_WALK_CHUNK = 256
+
+
 def build_feed(r: Renderer, spec: FeedSpec, *, full: bool, changed_items: set[str], new_items: set[str]) -> FeedResult:
     """Write the current documents of ``spec`` and the archive pages that are new or changed. The caller
     flushes what was written (:func:`writers.sync_filesystem`, :func:`writers.sync_files`).
@@ -314,25 +318,25 @@ def build_feed(r: Renderer, spec: FeedSpec, *, full: bool, changed_items: set[st
     is then read from its recorded entries plus those of ``new_items`` (the items the scan added or
     changed), without walking the feed's history. A full build of many feeds goes through :func:`build_all`.
     """
-    store, cfg = r.store, r.config.feeds
-    budget = cfg.max_bytes - HEAD_ROOM
-    page_size = max(1, cfg.entries // 2)
+    store = r.store
     pager = _Pager(r, spec, FeedResult())
     # newest first
     if full or not archives.recorded(store, pager.key):
         tail = archives.unplaced_entries(store, pager.key)
     else:
         tail = archives.current_entries(store, pager.key, new_items)
-    # By count: the oldest entries move to pages while the current document holds too many.
-    while len(tail) > cfg.entries:
-        oldest = tail[-page_size:]
-        entries = r.load(oldest)
-        take = _fit_oldest(r, entries, budget)
-        # Deleted entries cannot be in ``entries``; listing and loading agree on what is published.
-        members = oldest[len(oldest) - take :]
-        pager.close(members, entries[len(entries) - take :])
-        tail = tail[: len(tail) - take]
-    result = pager.finish(tail, r.load(tail), full=full, changed_items=changed_items)
+    # The oldest entries go to pages, as in a full build's walk, while the current document holds too many.
+    feed = _Walking(pager, len(tail))
+    oldest_first = tail[::-1]
+    for start in range(0, len(oldest_first), _WALK_CHUNK):
+        chunk = oldest_first[start : start + _WALK_CHUNK]
+        # Listing and loading agree on what is published; a listing's ids are unique.
+        loaded = {e.uid: e for e in r.load(chunk)}
+        for member in chunk:
+            entry = loaded.get(member[0])
+            if entry is not None:
+                feed.add(member, entry, r.fragment(entry, "atom"))
+    result = feed.finish(full=full, changed_items=changed_items)
     with store.transaction():
         pager.record()
     return result
@@ -349,14 +353,39 @@ class _Walking:
     paging: bool = False  # a page is being filled
     current: list[tuple[archives.Entry, FeedEntry, bytes]] = field(default_factory=list)  # oldest first
 
+    def add(self, member: archives.Entry, entry: FeedEntry, frag: bytes) -> None:
+        """The next oldest entry of the feed: onto the page being filled, or the current document. A page is
+        begun while more than ``feeds.entries`` are left to place; it closes at half that many entries, or
+        before the entry that would take it past the byte budget (it always holds one)."""
+        cfg = self.pager.r.config.feeds
+        if self.paging and (
+            len(self.page) >= max(1, cfg.entries // 2) or self.page_bytes + len(frag) > cfg.max_bytes - HEAD_ROOM
+        ):
+            self.close_page()
+        if not self.paging and self.remaining > cfg.entries:
+            self.paging = True
+        self.remaining -= 1
+        if self.paging:
+            self.page.append((member, entry, frag))
+            self.page_bytes += len(frag)
+        else:
+            self.current.append((member, entry, frag))
+
     def close_page(self) -> None:
         page = self.page[::-1]
         fragments = {(e.uid, "atom"): frag for _, e, frag in page}
         self.pager.close([m for m, _, _ in page], [e for _, e, _ in page], fragments)
         self.page, self.page_bytes, self.paging = [], 0, False
 
-
-_WALK_CHUNK = 256
+    def finish(self, *, full: bool, changed_items: set[str]) -> FeedResult:
+        """The walk is over: the page being filled is closed, and the current document written."""
+        if self.page:
+            self.close_page()
+        newest_first = self.current[::-1]
+        for _, e, frag in newest_first:
+            self.pager.r.keep(e, "atom", frag)
+        members, entries = [m for m, _, _ in newest_first], [e for _, e, _ in newest_first]
+        return self.pager.finish(members, entries, full=full, changed_items=changed_items)
 
 
 def build_all(
@@ -373,9 +402,7 @@ def build_all(
     pages fill from its oldest entry, as :func:`build_feed` makes them, and are written as they fill, so
     memory holds a page per feed, not a history. ``progress(done, total)`` counts items, then feeds.
     """
-    store, config, cfg = r.store, r.config, r.config.feeds
-    budget = cfg.max_bytes - HEAD_ROOM
-    page_size = max(1, cfg.entries // 2)
+    store, config = r.store, r.config
     walking: list[_Walking] = []
     # item key → (feed, entry) pairs, each feed's in its own oldest-first order
     wanted: dict[str, list[tuple[_Walking, archives.Entry]]] = {}
@@ -409,46 +436,19 @@ def build_all(
                         continue
                     fe = feeds.entry_for_section(item, section)
                     frag = feeds.entry_fragment(fe, config, "atom")
-                _walk_one(feed, entry, fe, frag, cfg.entries, page_size, budget)
+                feed.add(entry, fe, frag)
         if progress is not None:
             progress(start + len(chunk), total)
     del wanted, order  # the walk is over: only each feed's current entries are needed now
     results = []
     for done, feed in enumerate(walking, start=total - len(walking) + 1):
-        if feed.page:
-            feed.close_page()
-        newest_first = feed.current[::-1]
-        for _, e, frag in newest_first:
-            r.keep(e, "atom", frag)
-        results.append(
-            feed.pager.finish(
-                [m for m, _, _ in newest_first], [e for _, e, _ in newest_first], full=True, changed_items=changed_items
-            )
-        )
+        results.append(feed.finish(full=True, changed_items=changed_items))
         if progress is not None:
             progress(done, total)
     with store.transaction():  # one transaction: thousands of page records
         for feed in walking:
             feed.pager.record()
     return results
-
-
-def _walk_one(
-    feed: _Walking, member: archives.Entry, entry: FeedEntry, frag: bytes, entries: int, page_size: int, budget: int
-) -> None:
-    """The next oldest entry of a feed: onto the page being filled, or the current document. A page is
-    begun while more than ``entries`` are left to place; it closes at ``page_size`` entries, or before the
-    entry that would take it past ``budget`` (it always holds one)."""
-    if feed.paging and (len(feed.page) >= page_size or feed.page_bytes + len(frag) > budget):
-        feed.close_page()
-    if not feed.paging and feed.remaining > entries:
-        feed.paging = True
-    feed.remaining -= 1
-    if feed.paging:
-        feed.page.append((member, entry, frag))
-        feed.page_bytes += len(frag)
-    else:
-        feed.current.append((member, entry, frag))
 
 
 def _fit_oldest(r: Renderer, entries: Sequence[FeedEntry], budget: int) -> int:
