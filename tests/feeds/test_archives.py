@@ -103,6 +103,14 @@ def assert_whole_history(config: Config, store: Store, stem: str = "feed", suffi
     return archived
 
 
+def built(config: Config, store: Store, posts: int = 23) -> dict[str, bytes]:
+    """``posts`` posts, one build, and the archive pages it wrote (file name → bytes)."""
+    for n in range(posts):
+        post(config, n)
+    build(config, store)
+    return history(config)[2]
+
+
 @pytest.fixture
 def small(make_config: Callable[..., Config]) -> Config:
     return make_config('[feeds]\nentries = 10\nformats = ["atom", "rss", "json"]\n')
@@ -127,10 +135,7 @@ def test_archives_and_current_feed_hold_the_whole_history_once(small: Config, st
 
 
 def test_archive_pages_stay_byte_identical_as_posts_arrive(small: Config, store: Store) -> None:
-    for n in range(23):
-        post(small, n)
-    build(small, store)
-    _, _, before = history(small)
+    before = built(small, store)
     for n in range(23, 41):
         post(small, n)
         build(small, store)  # one post at a time, as a newsroom publishes
@@ -142,10 +147,7 @@ def test_archive_pages_stay_byte_identical_as_posts_arrive(small: Config, store:
 
 
 def test_a_back_dated_post_goes_to_the_current_feed_and_pages_stay(small: Config, store: Store) -> None:
-    for n in range(23):
-        post(small, n)
-    build(small, store)
-    _, _, before = history(small)
+    before = built(small, store)
     post(small, 99, day=0)  # older than everything
     build(small, store)
     current, _, after = history(small)
@@ -157,10 +159,7 @@ def test_a_back_dated_post_goes_to_the_current_feed_and_pages_stay(small: Config
 
 
 def test_deleted_and_edited_entries_leave_or_change_only_their_page(small: Config, store: Store) -> None:
-    for n in range(23):
-        post(small, n)
-    build(small, store)
-    _, _, before = history(small)
+    before = built(small, store)
     gone = small.paths.content / "posts/p001.md"  # on the oldest page
     gone.unlink()
     build(small, store)
@@ -171,10 +170,7 @@ def test_deleted_and_edited_entries_leave_or_change_only_their_page(small: Confi
 
 
 def test_full_rebuild_writes_the_same_pages(small: Config, store: Store) -> None:
-    for n in range(23):
-        post(small, n)
-    build(small, store)
-    _, _, before = history(small)
+    before = built(small, store)
     for path in small.paths.output.rglob("*"):
         if path.is_file():
             path.unlink()
