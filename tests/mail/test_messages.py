@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,13 +29,6 @@ MAILTO = '[subscriptions]\nunsubscribe_mailto = "unsubscribe@news.example.org"\n
 @pytest.fixture
 def mailconfig(make_config: Callable[..., Config]) -> Config:
     return make_config(MAILTO)
-
-
-@pytest.fixture
-def composer(mailconfig: Config) -> Iterator[messages.Composer]:
-    c = messages.Composer(mailconfig, mailconfig.paths.database)
-    yield c
-    c.close()
 
 
 def queue_digest(config: Config, store: Store) -> list:  # type: ignore[type-arg]

@@ -9,7 +9,7 @@ HTML part as a tree. Names and addresses are chosen to need every kind of escapi
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -52,13 +52,6 @@ READERS = [
 @pytest.fixture
 def mailconfig(make_config: Callable[..., Config]) -> Config:
     return make_config(MAILTO)
-
-
-@pytest.fixture
-def composer(mailconfig: Config) -> Iterator[messages.Composer]:
-    c = messages.Composer(mailconfig, mailconfig.paths.database)
-    yield c
-    c.close()
 
 
 def seed(store: Store, body: str = "Dockworkers promise a [quiet week](/quiet/) & more.") -> None:
