@@ -205,7 +205,8 @@ class BouncesConfig:
     address: str = ""
     # A Maildir the daemon watches for bounces, complaints and unsubscribe mail; unset: not watched.
     maildir: Path | None = None
-    # Where mail nobody recognised goes (a Maildir), never deleted; default: state/inbound/quarantine.
+    # Where mail nobody recognised goes (a Maildir), kept until a person it names is forgotten; default:
+    # state/inbound/quarantine.
     quarantine: Path = Path("state/inbound/quarantine")
     # Where the watched Maildir's recognised mail goes once read; default: state/inbound/processed.
     processed: Path = Path("state/inbound/processed")

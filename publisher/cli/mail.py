@@ -173,18 +173,23 @@ def subscribers_export(app: App, email: str | None) -> None:
 @click.argument("email")
 @pass_app
 def subscribers_forget(app: App, email: str) -> None:
-    """Erase everything held about a person (record, follows, messages, bounces), keeping only a keyed hash
-    of the address so no import or `subscribers add` brings them back.
+    """Erase everything held about a person (record, follows, messages, bounces, and the kept inbound mail
+    that names them), keeping only a keyed hash of the address so no import or `subscribers add` brings them
+    back.
 
     Example: publisher subscribers forget ana@example.org
     """
+    from publisher.delivery import bounces
     from publisher.mail import lifecycle
 
     config = app.config
     with _store(config) as store:
         held = lifecycle.forget(store, tokens.load_secret(config), email)
     address = subscribers.normalise_email(email)
-    click.echo(f"Forgot {address}." if held else f"Nothing was held about {address}; it will not be imported.")
+    kept = bounces.erase_kept(config, address)
+    click.echo(f"Forgot {address}." if held or kept else f"Nothing was held about {address}; it will not be imported.")
+    if kept:
+        click.echo(f"Erased {kept} kept inbound message{'s' if kept != 1 else ''} naming {address}.")
 
 
 @subscribers_group.command("list")

@@ -19,11 +19,15 @@ Rules, applied to the outbox row a bounce names (see :mod:`publisher.delivery.in
 
 Inbound mail comes in one way, :func:`receive`: the ``publisher inbound`` command (stdin, for Postfix
 ``pipe``, procmail or ``.forward``) and the daemon's watch of ``bounces.maildir`` both call it. Mail that is
-not recognised, or that names none of our messages, is kept in the quarantine Maildir, never deleted.
+not recognised, or that names none of our messages, is kept in the quarantine Maildir, and recognised mail
+read from the watched Maildir moves to the processed one. Neither is pruned; :func:`erase_kept` deletes from
+both the messages that name one person, when they are forgotten.
 """
 
 from __future__ import annotations
 
+import contextlib
+import email
 import logging
 import os
 import re
@@ -302,3 +306,61 @@ def process_maildir(store: Store, config: Config, folder: Path, *, secret: bytes
                 continue
             out.append(received)
     return out
+
+
+def erase_kept(config: Config, address: str) -> int:
+    """Delete the kept inbound messages (``bounces.quarantine`` and ``bounces.processed``, new/ and cur/)
+    that name ``address``: part of forgetting a person. A message names them when the address stands in its
+    bytes or in one of its decoded parts (a report often carries the original message in base64 or
+    quoted-printable), in any case, and not as the tail of a longer address (``ann@`` is not in
+    ``joann@``). Returns how many files went."""
+    wanted = _naming(address)
+    gone = 0
+    for folder in dict.fromkeys((config.bounces.quarantine, config.bounces.processed)):
+        for sub in ("new", "cur"):
+            directory = folder / sub
+            try:
+                names = sorted(os.listdir(directory))
+            except FileNotFoundError:
+                continue
+            erased = 0
+            for name in names:
+                path = directory / name
+                try:
+                    data = path.read_bytes()
+                except OSError:
+                    continue  # gone meanwhile, or a directory
+                if _names(data, wanted):
+                    path.unlink(missing_ok=True)
+                    erased += 1
+            if erased:
+                fd = os.open(directory, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            gone += erased
+    return gone
+
+
+def _naming(address: str) -> re.Pattern[bytes]:
+    """The address (and its domain's Unicode form, when it has one) as a whole address, in any case."""
+    local, _, domain = address.lower().rpartition("@")
+    domains = {domain}
+    with contextlib.suppress(UnicodeError):
+        domains.add(domain.encode("ascii").decode("idna"))
+    forms = b"|".join(re.escape(f"{local}@{d}".encode()) for d in sorted(domains))
+    atext = rb"A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-"
+    return re.compile(rb"(?<![" + atext + rb"])(?:" + forms + rb")(?![A-Za-z0-9\-]|\.[A-Za-z0-9])", re.I)
+
+
+def _names(data: bytes, wanted: re.Pattern[bytes]) -> bool:
+    if wanted.search(data):
+        return True
+    for part in email.message_from_bytes(data).walk():
+        if part.is_multipart():
+            continue
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes) and wanted.search(payload):
+            return True
+    return False

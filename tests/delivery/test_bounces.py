@@ -398,3 +398,38 @@ def test_the_watched_maildir_moves_each_message_once_it_is_safe(config: Config, 
     processed = sorted(p.read_bytes() for p in (config.bounces.processed / "new").iterdir())
     assert processed == sorted([fixture(names[0]), fixture(names[1])])
     assert [p.read_bytes() for p in (config.bounces.quarantine / "new").iterdir()] == [fixture(names[2])]
+
+
+def _wrapped(about: str, *, encoding: str) -> bytes:
+    """A report whose only mention of ``about`` is inside the original message, encoded."""
+    from email.message import EmailMessage
+
+    original = EmailMessage()
+    original["To"] = about
+    original["Subject"] = "Digest"
+    original.set_content("Hello", cte=encoding)
+    report = EmailMessage()
+    report["From"] = "MAILER-DAEMON@relay.example"
+    report["Subject"] = "Undelivered"
+    report.set_content("This message could not be delivered.")
+    report.add_attachment(original.as_bytes(), maintype="application", subtype="octet-stream", filename="orig.eml")
+    return report.as_bytes()
+
+
+def test_forgetting_erases_the_kept_mail_that_names_the_person(config: Config) -> None:
+    dsn = fixture("postfix-dsn-unknown-user.eml")  # names nosuchuser@example.org in its text and report
+    kept = {
+        "dsn": bounces.keep(config.bounces.quarantine, dsn),
+        "shouting": bounces.keep(config.bounces.processed, dsn.replace(b"nosuchuser@", b"NoSuchUser@")),
+        "encoded": bounces.keep(config.bounces.quarantine, _wrapped("ann@example.org", encoding="base64")),
+        "longer": bounces.keep(config.bounces.quarantine, _wrapped("joann@example.org", encoding="7bit")),
+        "subdomain": bounces.keep(config.bounces.processed, b"To: ann@example.org.uk\n\nHi\n"),
+        "other": bounces.keep(config.bounces.quarantine, fixture("exim-failed.eml")),
+    }
+    assert b"ann@example.org" not in kept["encoded"].read_bytes()  # only in the base64 part
+
+    assert bounces.erase_kept(config, "nosuchuser@example.org") == 2
+    assert [k for k, path in kept.items() if not path.exists()] == ["dsn", "shouting"]
+    assert bounces.erase_kept(config, "ann@example.org") == 1
+    assert [k for k, path in kept.items() if path.exists()] == ["longer", "subdomain", "other"]
+    assert bounces.erase_kept(config, "ann@example.org") == 0

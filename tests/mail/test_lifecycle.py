@@ -113,7 +113,15 @@ def test_export_and_forget_commands(tmp_path: Path) -> None:
     ok("subscribers", "add", "ann@example.org", "--name", "Ann", "--confirmed", cwd=tmp_path)
     data = json.loads(ok("subscribers", "export", "ann@example.org", cwd=tmp_path))
     assert data["subscriber"]["name"] == "Ann" and data["follows"] == [{"kind": "all", "value": ""}]
-    assert "Forgot ann@example.org." in ok("subscribers", "forget", "Ann@example.org", cwd=tmp_path)
+    quarantine = tmp_path / "state" / "inbound" / "quarantine"
+    kept = bounces.keep(
+        quarantine, b"To: Ann <ann@example.org>\nSubject: Undelivered\n\nann@example.org: no such user\n"
+    )
+    other = bounces.keep(quarantine, b"To: joann@example.org\nSubject: Undelivered\n\nno such user\n")
+    said = ok("subscribers", "forget", "Ann@example.org", cwd=tmp_path)
+    assert "Forgot ann@example.org." in said
+    assert "Erased 1 kept inbound message naming ann@example.org." in said
+    assert not kept.exists() and other.exists()
     assert publisher("subscribers", "export", "ann@example.org", cwd=tmp_path).returncode == 1
     (tmp_path / "back.csv").write_text("email,name\nann@example.org,Ann\n", encoding="utf-8")
     out = ok("subscribers", "import", str(tmp_path / "back.csv"), cwd=tmp_path)
