@@ -55,9 +55,9 @@ def make_site(folder: Path, subscribers: int, dkim_key: Path | None) -> Path:
             key = f"post-{i}"
             store.conn.execute(
                 "INSERT INTO items(key, uid, source_path, slug, url_path, title, published, updated, authors,"
-                " categories, tags, summary, image, body_format, body, html, content_hash, first_seen)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, '[\"ana-ruiz\"]', '[]', '[]', '', NULL, 'markdown', ?, NULL, ?, ?)",
-                (key, f"tag:x,2026:{key}", f"{key}.md", key, f"{key}/", f"Harbour week {i}", at, at, body, key, at),
+                " categories, tags, summary, image, body_format, html, content_hash, first_seen)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, '[\"ana-ruiz\"]', '[]', '[]', '', NULL, 'markdown', NULL, ?, ?)",
+                (key, f"tag:x,2026:{key}", f"{key}.md", key, f"{key}/", f"Harbour week {i}", at, at, key, at),
             )
             store.conn.execute(
                 "INSERT INTO sections(item_key, position, correspondent_slug, role, anchor, body, html, recorded_at)"

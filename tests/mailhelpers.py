@@ -41,8 +41,8 @@ def add_item(
         )
     store.conn.execute(
         "INSERT INTO items(key, uid, source_path, slug, url_path, title, published, updated, authors, categories,"
-        " tags, summary, image, body_format, body, html, content_hash, first_seen, deleted_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '[]', '', ?, 'markdown', ?, NULL, ?, ?, NULL)",
+        " tags, summary, image, body_format, html, content_hash, first_seen, deleted_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '[]', '', ?, 'markdown', NULL, ?, ?, NULL)",
         (
             key,
             f"tag:news.example.org,2026-03-01:{key}",
@@ -55,7 +55,6 @@ def add_item(
             dumps(slugs[:1]),
             dumps(list(categories)),
             image,
-            "\n\n".join(body for _, body in sections),
             key,
             at,
         ),

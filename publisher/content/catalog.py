@@ -271,11 +271,6 @@ def _rows(
     for position, (section, anchor, section_html) in enumerate(zip(parsed_sections, anchors, html_of, strict=True)):
         slug = _upsert_correspondent(store, ctx, section.correspondent, section.role, now)
         sections.append((None, position, slug, section.role, anchor, section.body, section_html, ""))
-    item_html = None
-    if len(sections) == 1 and html_of[0] is not None:
-        # One section: the article is that section in its element. With more, each after the first has a
-        # byline naming its correspondent as stored when a feed reads it, so it is made then.
-        item_html = _item_html([_bare_section(parsed.key, anchors[0], html_of[0])], multi=False)
     record = db.ItemRecord(
         key=parsed.key,
         uid=uid,
@@ -291,10 +286,8 @@ def _rows(
         summary=parsed.summary,
         image=parsed.image,
         body_format=parsed.body_format,
-        body=parsed.body,
         content_hash=digest,
         first_seen=first_seen,
-        html=item_html,
     )
     published = iso(parsed.published)
     labels = [("category", slugify(c), c, published) for c in parsed.categories]
@@ -305,19 +298,6 @@ def _rows(
     # instead could land a section behind a digest mark and it would never be mailed.
     stamp = datetime.now(UTC).isoformat(timespec="microseconds")
     return record, [(*row[:7], stamp) for row in sections], labels
-
-
-def _bare_section(key: str, anchor: str, section_html: str) -> Section:
-    """Enough of a stored section for :func:`_item_html` to place it alone in its article."""
-    return Section(
-        id=0,
-        item_key=key,
-        position=0,
-        correspondent=Correspondent("", ""),
-        anchor=anchor,
-        html=section_html,
-        recorded_at=datetime.min,
-    )
 
 
 def _replace_sections(store: Store, key: str, rows: Sequence[db.SectionRow], *, fresh: bool) -> None:
@@ -472,8 +452,12 @@ def _items(store: Store, ctx: Context, rows: Sequence[tuple]) -> list[Item]:  # 
                 )
             )
         if item_html is None:
+            # One section: the article is that section in its element, made here each time rather than
+            # stored twice. With more, each after the first has a byline naming its correspondent as stored
+            # now: made once and kept.
             item_html = _item_html(sections, multi)
-            new_item_html.append((item_html, key))
+            if multi:
+                new_item_html.append((item_html, key))
         items.append(
             Item(
                 key=key,

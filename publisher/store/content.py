@@ -335,10 +335,9 @@ class ItemRecord:
     summary: str
     image: str | None
     body_format: str
-    body: str
     content_hash: str
     first_seen: str
-    html: str | None = None  # the article's HTML; None: rendered when a feed first needs it
+    html: str | None = None  # the article's HTML, kept for items of several sections once a feed made it
 
     def row(self) -> tuple[str | None, ...]:
         return (
@@ -356,7 +355,6 @@ class ItemRecord:
             self.summary,
             self.image,
             self.body_format,
-            self.body,
             self.html,
             self.content_hash,
             self.first_seen,
@@ -365,8 +363,8 @@ class ItemRecord:
 
 _INSERT_ITEM = (
     "INSERT INTO items(key, uid, source_path, slug, url_path, title, published, updated, authors, categories,"
-    " tags, summary, image, body_format, body, html, content_hash, first_seen, deleted_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+    " tags, summary, image, body_format, html, content_hash, first_seen, deleted_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
 )
 
 
@@ -377,7 +375,7 @@ def upsert_item(store: Store, record: ItemRecord) -> None:
         " url_path = excluded.url_path, title = excluded.title, published = excluded.published,"
         " updated = excluded.updated, authors = excluded.authors, categories = excluded.categories,"
         " tags = excluded.tags, summary = excluded.summary, image = excluded.image,"
-        " body_format = excluded.body_format, body = excluded.body, html = excluded.html,"
+        " body_format = excluded.body_format, html = excluded.html,"
         " content_hash = excluded.content_hash, deleted_at = NULL",
         record.row(),
     )

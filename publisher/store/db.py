@@ -35,6 +35,28 @@ if TYPE_CHECKING:
 
 Migration = str | Callable[["sqlite_utils.Database"], None]
 
+
+def _item_text_kept_once(db: sqlite_utils.Database) -> None:
+    """Migration 9: an item's text and HTML are kept once, in its sections. The items table loses its
+    ``body`` column (never read: sections hold the text HTML is rendered from) and the HTML of items with one
+    section (that section's HTML in an element, made when read). The table is rebuilt by sqlite-utils
+    (``ALTER TABLE DROP COLUMN`` needs SQLite 3.35), which will not carry partial indexes over a dropped
+    column, so they are dropped first and made again from their own SQL after."""
+    db.execute(
+        "UPDATE items SET html = NULL WHERE html IS NOT NULL AND key NOT IN"
+        " (SELECT item_key FROM sections GROUP BY item_key HAVING count(*) > 1)"
+    )
+    partial = db.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items' AND sql LIKE '% WHERE %'"
+        " ORDER BY name"
+    ).fetchall()
+    for name, _ in partial:
+        db.execute(f"DROP INDEX {name}")
+    db.table("items").transform(drop={"body"})
+    for _, sql in partial:
+        db.execute(sql)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     # 1: content
     """
@@ -209,6 +231,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     """
     CREATE INDEX items_newest ON items(published DESC, key DESC, deleted_at) WHERE deleted_at IS NULL;
     """,
+    # 9: an item's text and one-section HTML are kept once, in its sections (the copies on the item row were
+    # half a store's size)
+    _item_text_kept_once,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -143,3 +143,39 @@ def test_a_step_that_breaks_a_foreign_key_is_undone(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(db, "MIGRATIONS", MIGRATIONS)
     with Store(path) as store:
         assert store.scalar("SELECT count(*) FROM subscribers") == 1
+
+
+def test_the_item_text_and_one_section_html_leave_the_item_row_and_nothing_else_does(tmp_path: Path) -> None:
+    path = tmp_path / "v8.sqlite"
+    _old_store(path, 8)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("INSERT INTO correspondents(slug, name, first_seen) VALUES ('ana', 'Ana', '2026-01-01')")
+    for key, sections in (("k1", 1), ("k2", 2)):
+        conn.execute(
+            "INSERT INTO items(key, uid, source_path, slug, url_path, title, published, updated, authors,"
+            " categories, tags, summary, image, body_format, body, html, content_hash, first_seen, deleted_at)"
+            " VALUES (?, ?, 'a.md', 'a', '/a/', 'A', '2026-01-02', '2026-01-03', '[\"ana\"]', '[]', '[]', 'S',"
+            " NULL, 'markdown', 'Body text', ?, 'h', '2026-01-02', NULL)",
+            (key, f"tag:x,2026:{key}", f"<article>{key}</article>"),
+        )
+        for position in range(sections):
+            conn.execute(
+                "INSERT INTO sections(item_key, position, correspondent_slug, role, anchor, body, html,"
+                " recorded_at) VALUES (?, ?, 'ana', '', 'a', 'Body text', '<p>Body text</p>', '2026-01-02')",
+                (key, position),
+            )
+    conn.close()
+    with Store(path) as store:
+        assert "body" not in {c[1] for c in store.conn.execute("PRAGMA table_info(items)")}
+        rows = store.conn.execute("SELECT key, uid, title, html, first_seen FROM items ORDER BY key").fetchall()
+        assert rows == [
+            ("k1", "tag:x,2026:k1", "A", None, "2026-01-02"),  # one section: its HTML is the section's
+            ("k2", "tag:x,2026:k2", "A", "<article>k2</article>", "2026-01-02"),
+        ]
+        assert store.scalar("SELECT count(*) FROM sections WHERE body = 'Body text' AND html IS NOT NULL") == 3
+        indexes = dict(
+            store.conn.execute("SELECT name, sql FROM sqlite_master WHERE tbl_name = 'items' AND sql LIKE '%WHERE%'")
+        )
+        assert sorted(indexes) == ["items_newest", "items_published", "items_source"]
+        assert all(sql.endswith("WHERE deleted_at IS NULL") for sql in indexes.values())
+        assert store.scalar("PRAGMA foreign_key_check") is None
