@@ -34,7 +34,7 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import parseaddr
@@ -42,6 +42,7 @@ from pathlib import Path
 
 from publisher.config import Config, SmtpConfig
 from publisher.delivery.inbound import Failure, Inbound, classify
+from publisher.disk import fsync_dir
 from publisher.mail import tokens
 from publisher.store import Store, iso, now_utc, parse_iso
 from publisher.store import inbound as inbound_log
@@ -238,11 +239,7 @@ def keep(folder: Path, data: bytes) -> Path:
         os.fsync(fh.fileno())
     final = folder / "new" / name
     os.rename(tmp, final)
-    fd = os.open(folder / "new", os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(folder / "new")
     return final
 
 
@@ -275,36 +272,27 @@ def process_maildir(store: Store, config: Config, folder: Path, *, secret: bytes
     """
     secret = secret if secret is not None else tokens.load_secret(config)
     out: list[Received] = []
-    for sub in ("new", "cur"):
-        directory = folder / sub
+    for path in _messages(folder):
         try:
-            names = sorted(os.listdir(directory))
+            data = path.read_bytes()
         except FileNotFoundError:
+            continue  # taken by another reader
+        except OSError as exc:
+            log.error("inbound: cannot read %s (%s); left where it is", path, exc)
             continue
-        for name in names:
-            if name.startswith("."):
-                continue
-            path = directory / name
-            try:
-                data = path.read_bytes()
-            except FileNotFoundError:
-                continue  # taken by another reader
-            except OSError as exc:
-                log.error("inbound: cannot read %s (%s); left where it is", path, exc)
-                continue
-            try:
-                received = receive(store, config, data, secret=secret, keep_unknown=False)
-                if received.done:
-                    keep(config.bounces.processed, data)
-                else:
-                    where = keep(config.bounces.quarantine, data)
-                    received = replace(received, quarantined=where)
-                    log.warning("inbound: %s: %s; moved to %s", path.name, received.action, where)
-                path.unlink()
-            except Exception:
-                log.exception("inbound: cannot process %s; left where it is, tried again later", path)
-                continue
-            out.append(received)
+        try:
+            received = receive(store, config, data, secret=secret, keep_unknown=False)
+            if received.done:
+                keep(config.bounces.processed, data)
+            else:
+                where = keep(config.bounces.quarantine, data)
+                received = replace(received, quarantined=where)
+                log.warning("inbound: %s: %s; moved to %s", path.name, received.action, where)
+            path.unlink()
+        except Exception:
+            log.exception("inbound: cannot process %s; left where it is, tried again later", path)
+            continue
+        out.append(received)
     return out
 
 
@@ -315,32 +303,29 @@ def erase_kept(config: Config, address: str) -> int:
     quoted-printable), in any case, and not as the tail of a longer address (``ann@`` is not in
     ``joann@``). Returns how many files went."""
     wanted = _naming(address)
-    gone = 0
+    touched: list[Path] = []
     for folder in dict.fromkeys((config.bounces.quarantine, config.bounces.processed)):
-        for sub in ("new", "cur"):
-            directory = folder / sub
+        for path in _messages(folder):
             try:
-                names = sorted(os.listdir(directory))
-            except FileNotFoundError:
-                continue
-            erased = 0
-            for name in names:
-                path = directory / name
-                try:
-                    data = path.read_bytes()
-                except OSError:
-                    continue  # gone meanwhile, or a directory
-                if _names(data, wanted):
-                    path.unlink(missing_ok=True)
-                    erased += 1
-            if erased:
-                fd = os.open(directory, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            gone += erased
-    return gone
+                data = path.read_bytes()
+            except OSError:
+                continue  # gone meanwhile, or a directory
+            if _names(data, wanted):
+                path.unlink(missing_ok=True)
+                touched.append(path.parent)
+    for directory in dict.fromkeys(touched):
+        fsync_dir(directory)
+    return len(touched)
+
+
+def _messages(folder: Path) -> Iterator[Path]:
+    """The messages in the Maildir ``folder``: new/ then cur/, each in name order, dot files left out."""
+    for sub in ("new", "cur"):
+        try:
+            names = sorted(os.listdir(folder / sub))
+        except FileNotFoundError:
+            continue
+        yield from (folder / sub / name for name in names if not name.startswith("."))
 
 
 def _naming(address: str) -> re.Pattern[bytes]:
