@@ -26,7 +26,6 @@ sink instead. Each measured sender runs in its own process, so one's memory neve
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
@@ -172,6 +171,7 @@ def row_of(rec: tuple[Any, ...]) -> Any:
 
 def child_drain(config_path: str) -> dict[str, object]:
     from publisher import config as config_mod
+    from publisher.delivery.loop import run
     from publisher.delivery.outbox import drain
     from publisher.mail.messages import Composer
 
@@ -179,7 +179,7 @@ def child_drain(config_path: str) -> dict[str, object]:
     composer = Composer(config, config.paths.database)
     started = time.perf_counter()
     with ChildPeak() as worker:
-        report = asyncio.run(drain(config, config.paths.database, composer))
+        report = run(drain(config, config.paths.database, composer))
     seconds = time.perf_counter() - started
     composer.close()
     # The drain's process and its compose worker run side by side: their peaks add up.

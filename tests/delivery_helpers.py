@@ -17,6 +17,7 @@ from pathlib import Path
 from publisher import config as config_mod
 from publisher.config import Config
 from publisher.delivery import Envelope
+from publisher.delivery.loop import run
 from publisher.delivery.outbox import DrainReport, OutboxRow, counts, drain, enqueue
 from publisher.store import Store, iso, now_utc
 
@@ -123,7 +124,8 @@ def main(argv: list[str]) -> int:
     config = config_mod.load(Path(argv[0]), must_exist=True)
     started = time.monotonic()
     while time.monotonic() - started < 60:
-        report = asyncio.run(drain(config, config.paths.database, compose))
+        # On the event loop a send runs on (uvloop where installed), as the digest command does.
+        report = run(drain(config, config.paths.database, compose))
         print(f"drain: sent={report.sent} deferred={report.deferred} failed={report.failed}", flush=True)
         with Store(config.paths.database) as store:
             if counts(store)["queued"] == 0:

@@ -3,7 +3,6 @@ and the delivery outbox; they register themselves on publisher.cli.main."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Callable
@@ -30,6 +29,7 @@ def _drain(config: Config, label: str = "Sending", *, first: Callable[[], None] 
 
     ``first`` (queueing) runs before the drain while the composer process starts, so its start-up does not
     delay the first message."""
+    from publisher.delivery.loop import run
     from publisher.delivery.outbox import compose_ahead, drain
 
     composer = messages.Composer(config, config.paths.database)
@@ -38,7 +38,7 @@ def _drain(config: Config, label: str = "Sending", *, first: Callable[[], None] 
         if first is not None:
             first()
         with progress_bar(label, at_least=50) as progress:
-            report = asyncio.run(drain(config, config.paths.database, composer, progress=progress, worker=worker))
+            report = run(drain(config, config.paths.database, composer, progress=progress, worker=worker))
     finally:
         if worker is not None:
             worker.close()

@@ -12,7 +12,8 @@ import pytest
 
 from publisher.config import Config
 from publisher.delivery import Envelope, verp
-from publisher.delivery.outbox import OutboxRow, _drain_lock, counts, drain, enqueue, recent_errors
+from publisher.delivery.loop import run
+from publisher.delivery.outbox import DrainReport, OutboxRow, _drain_lock, counts, drain, enqueue, recent_errors
 from publisher.delivery.smtp import SmtpTransport, dot_stuff
 from publisher.errors import PermanentFailure, TemporaryFailure
 from publisher.mail import tokens
@@ -310,6 +311,32 @@ async def test_a_row_withdrawn_after_it_was_read_is_not_sent(
 
     assert report.sent == 5
     assert sorted(r for m in smtp_server.messages for r in m.rcpt_tos) == addresses[:4] + addresses[5:]
+
+
+@pytest.mark.parametrize("choice", ["", "asyncio"])
+def test_a_send_runs_on_uvloop_unless_asked_for_asyncio(
+    choice: str,
+    make_smtp_server: Callable[..., SmtpServer],
+    make_config: Callable[..., Config],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uvloop  # a dependency wherever the tests run (Linux, macOS)
+
+    monkeypatch.setenv("PUBLISHER_EVENT_LOOP", choice)
+    server = make_smtp_server()
+    config = make_config(smtp_toml(server.port, connections=3))
+    addresses = queue(config, 20)
+    loops: list[type] = []
+
+    async def send() -> DrainReport:
+        loops.append(type(asyncio.get_running_loop()))
+        return await drain(config, config.paths.database, compose)
+
+    report = run(send())
+
+    assert (report.sent, report.failed, report.deferred) == (20, 0, 0)
+    assert sorted(r for m in server.messages for r in m.rcpt_tos) == addresses
+    assert (loops[0] is uvloop.Loop) == (choice != "asyncio")
 
 
 def test_enqueue_is_idempotent(store: Store) -> None:
