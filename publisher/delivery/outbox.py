@@ -32,6 +32,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -83,6 +84,9 @@ PROCESS_THRESHOLD = 200
 # Rows per hand-off to the process: pickling and pipe round trips amortised, yet the first batch comes fast.
 PROCESS_BATCH = 48
 _HOURLY_BUCKET_KEY = "outbox.hourly_bucket"
+# How often the drain's checkpoint thread copies the write-ahead log into the database: at a few thousand
+# messages a second, about the thousand pages after which SQLite would have done it in the commit.
+CHECKPOINT_SECONDS = 0.1
 
 T = TypeVar("T")
 
@@ -441,6 +445,56 @@ class _Run:
         return Outcome(row, "sent", relay=relay or "")
 
 
+class _Checkpoints:
+    """The write-ahead log copied into the database by a thread of the drain, not by its commits.
+
+    SQLite checkpoints in the connection whose commit crossed 1000 pages of log, and a checkpoint waits for
+    two syncs of the disk: in the ledger's commits, that would stop the event loop, every connection with it,
+    every few hundred messages. During a drain its connection does not checkpoint; this thread does, every
+    :data:`CHECKPOINT_SECONDS`, through a connection of its own (PASSIVE: it never blocks the writer). Without
+    that connection (it cannot be opened) SQLite's own checkpoints stay on.
+    """
+
+    def __init__(self, store: Store, interval: float = CHECKPOINT_SECONDS) -> None:
+        self.store = store
+        self.interval = interval
+        self._own: Store | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="publisher-checkpoints", daemon=True)
+
+    def __enter__(self) -> _Checkpoints:
+        if str(self.store.path) == ":memory:":
+            return self
+        try:
+            self._own = Store(self.store.path, create=False)
+        except StoreError as exc:
+            log.warning("outbox: %s; the send copies its write-ahead log itself", exc)
+            return self
+        store_outbox.pause_checkpoints(self.store)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._own is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._own.close()
+        self._own = None
+        store_outbox.resume_checkpoints(self.store)
+
+    def _run(self) -> None:
+        assert self._own is not None
+        warned = False
+        while not self._stop.wait(self.interval):
+            try:
+                store_outbox.checkpoint(self._own)
+            except Exception as exc:  # the next one may succeed; the log is only longer meanwhile
+                if not warned:
+                    log.warning("outbox: cannot copy the write-ahead log into the store: %s", exc)
+                    warned = True
+
+
 def _start_worker(
     composer: Composer, prepare: Callable[[Envelope], Any] | None, senders: Senders | None
 ) -> ComposeWorker | None:
@@ -539,6 +593,7 @@ async def drain(
             if not due:
                 return DrainReport(seconds=time.monotonic() - started)
             async with contextlib.AsyncExitStack() as owned:
+                owned.enter_context(_Checkpoints(store))
                 if transport is None:
                     transport = await owned.enter_async_context(make_transport(config))
                 run, ledger = await _send_due(

@@ -162,6 +162,29 @@ def fail(store: Store, row_id: int, *, attempts: int, error: str, stamp: str) ->
     )
 
 
+# -- the write-ahead log during a drain -------------------------------------------------------------------
+# A drain commits once or twice per message. SQLite's automatic checkpoint (every 1000 pages of log) runs in
+# the committing connection and waits for two syncs of the disk: on the drain's event loop, that stops every
+# connection. The drain turns it off on its own connection and copies the log from another one, in a thread.
+
+
+def pause_checkpoints(store: Store) -> None:
+    """No automatic checkpoint in this connection's commits (another connection runs :func:`checkpoint`)."""
+    store.conn.execute("PRAGMA wal_autocheckpoint = 0")
+
+
+def resume_checkpoints(store: Store) -> None:
+    """SQLite's default again: a checkpoint whenever a commit leaves 1000 pages or more in the log."""
+    store.conn.execute("PRAGMA wal_autocheckpoint = 1000")
+
+
+def checkpoint(store: Store) -> int:
+    """Copy what the write-ahead log holds into the database, without waiting for readers or writers
+    (PASSIVE); the number of pages the log holds."""
+    row = store.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(row[1]) if row else 0
+
+
 def retry_failed(store: Store, stamp: str) -> int:
     """Queue every failed row again for ``stamp``, attempts reset, in its own transaction; how many."""
     with store.transaction() as conn:

@@ -5,15 +5,27 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import socket
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from publisher.config import Config
 from publisher.delivery import Envelope, verp
 from publisher.delivery.loop import run
-from publisher.delivery.outbox import DrainReport, OutboxRow, _drain_lock, counts, drain, enqueue, recent_errors
+from publisher.delivery.outbox import (
+    DrainReport,
+    OutboxRow,
+    _Checkpoints,
+    _drain_lock,
+    counts,
+    drain,
+    enqueue,
+    recent_errors,
+)
 from publisher.delivery.smtp import SmtpTransport, dot_stuff
 from publisher.errors import PermanentFailure, TemporaryFailure
 from publisher.mail import tokens
@@ -392,3 +404,29 @@ async def test_a_wire_ready_message_goes_out_as_it_is(
         await transport.send(ready)
         await transport.send(unended)
     assert [m.data for m in smtp_server.messages] == [ready.data, b"Subject: y\r\n\r\n.hi\r\n"]
+
+
+def _rows_in_database_file_alone(path: Path) -> int:
+    """Outbox rows in the database file without its write-ahead log: what checkpoints have copied there."""
+    copy = path.with_name("copy-" + path.name)
+    shutil.copyfile(path, copy)
+    with Store(copy) as alone:
+        return int(alone.scalar("SELECT COUNT(*) FROM outbox"))
+
+
+def test_a_drain_leaves_checkpoints_to_its_own_thread(make_config: Callable[..., Config]) -> None:
+    config = make_config()
+    path = config.paths.database
+    with Store(path) as store:
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        before = _rows_in_database_file_alone(path)
+        with _Checkpoints(store, interval=0.01):
+            # The drain's commits never checkpoint (one would wait for the disk on the event loop) ...
+            assert store.scalar("PRAGMA wal_autocheckpoint") == 0
+            add_subscribers(store, 40)
+            # ... the thread copies the log into the database file meanwhile.
+            deadline = time.monotonic() + 30
+            while _rows_in_database_file_alone(path) < before + 40:
+                assert time.monotonic() < deadline, "the write-ahead log was never copied"
+                time.sleep(0.02)
+        assert store.scalar("PRAGMA wal_autocheckpoint") == 1000
