@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import pickle
 import signal
+import struct
 import subprocess
 import sys
-import threading
 import traceback
 from collections import deque
 from collections.abc import Callable
@@ -46,6 +47,11 @@ log = logging.getLogger(__name__)
 Result = tuple[Envelope, Any] | Exception
 
 _DATA_END = b".\r\n"
+# multiprocessing.connection's framing of a message: its length, big-endian (-1, then 8 bytes, past 2 GiB).
+_LENGTH = struct.Struct("!i")
+_LONG_LENGTH = struct.Struct("!Q")
+# At most this much is read from the answers' pipe at once (a pipe holds 64 KiB unless enlarged).
+_READ_SIZE = 1 << 20
 
 
 class WorkerGone(Exception):
@@ -178,9 +184,10 @@ def _result(wire: tuple[Any, ...]) -> Result:
 class ComposeWorker:
     """One composer process; :meth:`submit` a batch of rows, await its results (in the order of the rows).
 
-    Batches are answered in the order they were submitted; a reader thread takes the answers off the pipe
-    (unpickling there, not in the event loop's callbacks) and settles the futures in the loop of the first
-    :meth:`submit`. It may be started before any loop runs (the process starts and imports meanwhile).
+    Batches are answered in the order they were submitted. The answers are read on the event loop of the
+    first :meth:`submit` as they arrive (the pipe is watched by the loop like a socket), so no thread of
+    the drain's process competes with the loop for the GIL. It may be started before any loop runs (the
+    process starts and imports meanwhile).
     """
 
     def __init__(self, factory: Callable[[], Callable[[OutboxRow], Envelope]],
@@ -194,6 +201,7 @@ class ComposeWorker:
         # os.pipe() ends are not inheritable: the child gets exactly its two, and no other child any.
         requests_in, requests_out = os.pipe()
         results_in, results_out = os.pipe()
+        _widen(results_out)
         root = str(Path(publisher.__file__).resolve().parent.parent)
         code = f"import sys; sys.path.insert(0, {root!r}); from {__name__} import serve, leave; "
         code += f"serve({requests_in}, {results_out}); leave()"
@@ -209,20 +217,18 @@ class ComposeWorker:
         os.close(requests_in)
         os.close(results_out)
         self._requests = Connection(requests_out, readable=False)
-        self._results = Connection(results_in, writable=False)
         try:
             self._requests.send_bytes(setup)
         except BaseException:  # the child died at once (its pipe is closed): nothing to compose with
             self._requests.close()
-            self._results.close()
+            os.close(results_in)
             self._process.kill()
             self._process.wait()
             raise
+        self._results = results_in  # read without blocking, by the loop, once a batch was submitted
+        self._buffer = bytearray()
         self._pending: deque[asyncio.Future[list[Result]]] = deque()
         self._gone: str = ""
-        self._lock = threading.Lock()  # _gone and _pending change together
-        self._reader = threading.Thread(target=self._read, name="publisher-composer-reader", daemon=True)
-        self._reader.start()
 
     @property
     def pid(self) -> int:
@@ -231,61 +237,112 @@ class ComposeWorker:
     def submit(self, rows: list[OutboxRow]) -> asyncio.Future[list[Result]]:
         """Send ``rows`` to the worker; the future raises :class:`WorkerGone` if it cannot answer."""
         if self._loop is None:
-            self._loop = asyncio.get_running_loop()
+            self._watch(asyncio.get_running_loop())
+        assert self._loop is not None
         self._submitted = True
         future: asyncio.Future[list[Result]] = self._loop.create_future()
-        with self._lock:
-            if self._gone:
-                future.set_exception(WorkerGone(self._gone))
-                return future
-            # Appended before sending, so the reader always finds the future of the answer it reads.
-            self._pending.append(future)
+        if self._gone:
+            future.set_exception(WorkerGone(self._gone))
+            return future
+        # Appended before sending, so the answer read always finds its future.
+        self._pending.append(future)
         try:
             self._requests.send(rows)
         except (OSError, ValueError) as exc:
-            with self._lock, contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError):
                 self._pending.remove(future)
             if not future.done():
                 future.set_exception(WorkerGone(f"composer process unreachable: {exc}"))
         return future
 
-    def _read(self) -> None:
-        reason = "composer process exited"
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        if self._results < 0:
+            self._gone = self._gone or "composer process closed"
+            return
+        os.set_blocking(self._results, False)
+        loop.add_reader(self._results, self._readable)
+
+    def _readable(self) -> None:
+        """The loop saw answers on the pipe: take what is there, settle each batch read in full."""
+        try:
+            while True:
+                chunk = os.read(self._results, _READ_SIZE)
+                if not chunk:
+                    self._stop("composer process exited")
+                    return
+                self._buffer += chunk
+                if len(chunk) < _READ_SIZE:
+                    break
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            self._stop(f"composer process unreachable: {exc}")
+            return
         while True:
-            try:
-                message = self._results.recv()
-            except (EOFError, OSError):
-                break
+            message = self._frame()
+            if message is None:
+                return
             if message[0] != "ok":
-                reason = str(message[1])
-                break
+                self._stop(str(message[1]))
+                return
             try:
                 value: list[Result] | BaseException = [_result(wire) for wire in message[1]]
             except Exception as exc:  # a malformed answer: treat the worker as gone
-                value = exc
-            try:
-                future = self._pending.popleft()
-            except IndexError:
-                break
-            self._call(_settle, future, value)
-        with self._lock:
-            self._gone = reason
-            left = list(self._pending)
-            self._pending.clear()
-        for future in left:
-            self._call(_settle, future, WorkerGone(reason))
+                self._stop(f"composer process answered nonsense: {exc}")
+                return
+            if not self._pending:
+                self._stop("composer process answered a batch nobody sent")
+                return
+            _settle(self._pending.popleft(), value)
 
-    def _call(self, fn: Callable[..., None], *args: Any) -> None:
-        if self._loop is None:
-            return  # nothing was submitted: nobody waits
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-            self._loop.call_soon_threadsafe(fn, *args)
+    def _frame(self) -> Any:
+        """The next whole message in the buffer (``Connection.send``'s framing: a big-endian length, then
+        the pickle), or None until it has all arrived."""
+        buffer = self._buffer
+        if len(buffer) < 4:
+            return None
+        (size,) = _LENGTH.unpack_from(buffer)
+        start = 4
+        if size == -1:  # over 2 GiB: the length follows as 8 bytes
+            if len(buffer) < 12:
+                return None
+            (size,) = _LONG_LENGTH.unpack_from(buffer, 4)
+            start = 12
+        if len(buffer) < start + size:
+            return None
+        with memoryview(buffer) as view:
+            message = pickle.loads(view[start : start + size])
+        del buffer[: start + size]
+        return message
+
+    def _stop(self, reason: str) -> None:
+        """No more answers: every batch still waiting fails with :class:`WorkerGone`."""
+        if not self._gone:
+            self._gone = reason
+        self._unwatch()
+        left = list(self._pending)
+        self._pending.clear()
+        for future in left:
+            _settle(future, WorkerGone(self._gone))
+
+    def _unwatch(self) -> None:
+        if self._results < 0:
+            return
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self._results)
+        os.close(self._results)
+        self._results = -1
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop the worker: EOF on its pipe, then wait for it (it finishes the batch it is composing).
+        """Stop the worker: EOF on its pipe, then wait for it (it finishes the batch it is composing, whose
+        answer nobody reads any more).
 
         A worker that was never given rows is stopped at once, not waited for through its start-up.
         """
+        # Ours closed first: a worker writing an answer gets EPIPE and ends instead of waiting for a reader.
+        self._gone = self._gone or "composer process closed"
+        self._unwatch()
         with contextlib.suppress(OSError):
             self._requests.close()
         if not self._submitted:
@@ -297,12 +354,19 @@ class ComposeWorker:
             log.warning("outbox: the composer process did not stop; killing it")
             self._process.kill()
             self._process.wait()
-        self._reader.join(timeout)
-        with contextlib.suppress(OSError):
-            self._results.close()
         for future in list(self._pending):
             if not future.done():
                 future.cancel()
+        self._pending.clear()
+
+
+def _widen(fd: int) -> None:
+    """Let the answers' pipe hold a whole batch (Linux: 64 KiB by default, a batch is about 1 MiB), so the
+    loop reads it in one or two turns rather than sixteen, and the worker never waits for room."""
+    setter = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setter is not None:
+        with contextlib.suppress(OSError):  # above /proc/sys/fs/pipe-max-size: the default size will do
+            fcntl.fcntl(fd, setter, _READ_SIZE)
 
 
 def _settle(future: asyncio.Future[list[Result]], value: list[Result] | BaseException) -> None:

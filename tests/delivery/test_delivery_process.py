@@ -30,6 +30,7 @@ pytest_plugins = ["tests.smtpserver"]
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSED_BY = re.compile(rb"^X-Composed-By: (\d+)\r$", re.MULTILINE)
+FILLER = b"".join(b"X-Filler-%04d: %s\r\n" % (i, b"y" * 60) for i in range(2000))
 
 
 def pid_compose(row: OutboxRow) -> Envelope:
@@ -41,6 +42,16 @@ def pid_compose(row: OutboxRow) -> Envelope:
 
 def _make_pid_composer() -> Callable[[OutboxRow], Envelope]:
     return pid_compose
+
+
+def big_compose(row: OutboxRow) -> Envelope:
+    """The pid composer's message with 150 KB of filler: a batch of answers is many times what a pipe holds."""
+    envelope = pid_compose(row)
+    return Envelope(envelope.sender, envelope.recipient, FILLER + envelope.data, envelope.message_id)
+
+
+def _make_big_composer() -> Callable[[OutboxRow], Envelope]:
+    return big_compose
 
 
 def _broken_factory() -> Callable[[OutboxRow], Envelope]:
@@ -85,6 +96,27 @@ async def test_large_send_composes_in_another_process(
     assert len(pids) == 1 and os.getpid() not in pids
     with Store(config.paths.database) as store:
         assert counts(store) == {"queued": 0, "sending": 0, "sent": 40, "failed": 0}
+
+
+async def test_answers_larger_than_the_pipe_arrive_whole(
+    make_smtp_server: Callable[..., SmtpServer], make_config: Callable[..., Config], in_process_from_zero: None
+) -> None:
+    # A batch of answers (~7 MB) reaches the drain in many reads, a message often cut between two of them.
+    server = make_smtp_server(security="none")
+    config = make_config(smtp_toml(server.port, connections=3))
+    with Store(config.paths.database) as store:
+        addresses = add_subscribers(store, 60)
+
+    report = await drain(config, config.paths.database, PidComposer(_make_big_composer))
+
+    assert (report.sent, report.failed, report.deferred) == (60, 0, 0)
+    assert sorted(r for m in server.messages for r in m.rcpt_tos) == addresses
+    pids = composers(server)
+    assert len(pids) == 1 and os.getpid() not in pids
+    for message in server.messages:
+        assert message.data.startswith(FILLER + b"X-Composed-By: ")
+        assert f"\r\nTo: {message.rcpt_tos[0]}\r\n".encode() in message.data
+        assert message.data.endswith(b"</html>\r\n") or message.data.endswith(b"--\r\n")
 
 
 async def test_small_send_composes_in_the_drains_own_process(
