@@ -79,11 +79,14 @@ def scan(
     # The selection rules the recorded files were chosen by, when every one was (see _walk).
     rules = _selection_rules(config)
     same_rules = db.get_meta(store, _RULES_META) == rules
+    # Files found as they were recorded: counted, never read (a walk over an unchanged folder is mostly stats).
+    unchanged: list[str] = []
     if only is None or force:
         # A walk compares every file with its recorded (size, mtime) only; the whole record is read for
         # the few files that changed or went.
         stamps = db.source_stamps(store, DUPLICATE)
-        candidates = list(_walk(root, config, report.left_out, known=stamps if same_rules and not force else None))
+        fast = stamps if same_rules and not force else None
+        candidates = list(_walk(root, config, report.left_out, known=fast, unchanged=unchanged))
     else:
         if not same_rules and db.get_meta(store, _RULES_META):
             # Files are recorded under other rules than the last walk's: the next walk asks the rules again.
@@ -96,8 +99,10 @@ def scan(
         wanted = set(only) | set(duplicates)
         candidates = [c for c in (_one(root, rel, config, report.left_out) for rel in sorted(wanted)) if c]
         stamps = {path: (row.size, row.mtime_ns, row.reason.startswith(DUPLICATE)) for path, row in known.items()}
-    report.files_seen = len(candidates)
-    seen = {cand.relpath for cand in candidates}
+    report.unchanged = len(unchanged)
+    report.files_seen = len(candidates) + len(unchanged)
+    seen = set(unchanged)
+    seen.update(cand.relpath for cand in candidates)
     now = now_utc()
     ctx = catalog.Context.load(config, store)
     to_read: list[_Candidate] = []
@@ -117,7 +122,7 @@ def scan(
         _skip(store, cand, "", cand.problem, report, now, known=known.get(cand.relpath))
     done = report.unchanged + len(problems)
     if progress is not None and done:
-        progress(done, len(candidates))
+        progress(done, report.files_seen)
     # Files that are gone are forgotten first, so that a file renamed or moved in the same scan can take
     # its id back: an explicit id is free again, and an unchanged file under a new path keeps the old key.
     moved: dict[str, str] = {}
@@ -134,7 +139,7 @@ def scan(
                 _write_batch(batch, known, store, ctx, report, now, moved, config, people, force)
             done += len(batch)
             if progress is not None:
-                progress(done, len(candidates))
+                progress(done, report.files_seen)
     people_touched = [key.slug for key in report.touched.keys if key.kind == "correspondent"]
     if people_touched:
         with store.transaction():
@@ -248,45 +253,42 @@ _NAME = operator.attrgetter("name")
 
 
 def _walk(
-    root: Path, config: Config, left_out: Counter[str], *, known: dict[str, tuple[int, int, bool]] | None = None
+    root: Path,
+    config: Config,
+    left_out: Counter[str],
+    *,
+    known: dict[str, tuple[int, int, bool]] | None = None,
+    unchanged: list[str] | None = None,
 ) -> Iterator[_Candidate]:
     """The candidate files under ``root``, in a stable order.
 
-    ``known``: path → (size, mtime_ns, ...) as recorded for the same selection rules; a plain file found
-    with its recorded stamp, in a folder that is no page bundle, was a post last time and is one still,
-    so the rules are not asked again (a walk over an unchanged folder is mostly stats).
+    ``known``: path → (size, mtime_ns, skipped as a duplicate) as recorded for the same selection rules; a
+    plain file found with its recorded stamp, in a folder that is no page bundle, was a post last time and
+    is one still, so the rules are not asked again: its path goes to ``unchanged`` (given with ``known``)
+    instead of being yielded. A walk over an unchanged folder is mostly stats.
     """
+    if known is not None and unchanged is None:
+        raise ValueError("a walk given the recorded stamps needs a list for the unchanged files")
     stack = [(root, "")]
     while stack:
         folder, prefix = stack.pop()
         try:
-            entries = sorted(os.scandir(folder), key=_NAME)
+            with os.scandir(folder) as listing:
+                entries = list(listing)
         except OSError as exc:
             logger.warning("%s: cannot list folder (%s)", folder, exc.strerror or exc)
             continue
         # Only the names that make a page bundle matter to bundle_asset: filtered once per folder, not once
         # per file (a folder of 3,000 posts would cost 9 million comparisons).
-        names = [entry.name for entry in entries if entry.name.lower() in selection.BUNDLE_INDEXES]
-        fast = known if not names else None
+        names = [
+            e.name for e in entries if len(e.name) <= _BUNDLE_NAME_MAX and e.name.lower() in selection.BUNDLE_INDEXES
+        ]
+        if known is not None and unchanged is not None and not names:
+            entries = _unchanged_files(entries, prefix, known, unchanged)
+        entries.sort(key=_NAME)
         subfolders = []
         for entry in entries:
             rel = prefix + entry.name
-            if fast is not None:
-                stamp = fast.get(rel)
-                # A sidecar's own changes count in its file's stamp: such files take the long way.
-                if (
-                    stamp is not None
-                    and entry.is_file(follow_symlinks=False)
-                    and not rel.lower().endswith(readers.SIDECAR_FOR)
-                ):
-                    try:
-                        st = entry.stat(follow_symlinks=False)
-                    except OSError:
-                        pass  # the long way says why
-                    else:
-                        if st.st_size == stamp[0] and st.st_mtime_ns == stamp[1]:
-                            yield _Candidate(rel, entry.path, st.st_size, st.st_mtime_ns)
-                            continue
             if entry.name.startswith("."):
                 continue
             try:
@@ -311,6 +313,37 @@ def _walk(
             if stat.S_ISREG(st.st_mode):
                 yield _with_sidecar(_Candidate(rel, entry.path, st.st_size, st.st_mtime_ns))
         stack.extend(reversed(subfolders))
+
+
+# The longest name in selection.BUNDLE_INDEXES: longer names are not compared.
+_BUNDLE_NAME_MAX = max(map(len, selection.BUNDLE_INDEXES))
+
+
+def _unchanged_files(
+    entries: list[os.DirEntry[str]], prefix: str, known: dict[str, tuple[int, int, bool]], unchanged: list[str]
+) -> list[os.DirEntry[str]]:
+    """The entries of one folder (no page bundle) that are not plain files found with their recorded stamp;
+    the paths of those that are go to ``unchanged``. The stamp of a file that may have a sidecar counts the
+    sidecar's (:func:`_with_sidecar`); a file skipped as a duplicate (looked at again every scan) is never
+    unchanged here."""
+    rest = []
+    for entry in entries:
+        rel = prefix + entry.name
+        stamp = known.get(rel)
+        if stamp is not None and not stamp[2] and entry.is_file(follow_symlinks=False):
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                pass  # the long way says why
+            else:
+                size, mtime_ns = st.st_size, st.st_mtime_ns
+                if rel.lower().endswith(readers.SIDECAR_FOR):
+                    size, mtime_ns, _ = _sidecar_stamp(entry.path, size, mtime_ns)
+                if mtime_ns == stamp[1] and size == stamp[0]:
+                    unchanged.append(rel)
+                    continue
+        rest.append(entry)
+    return rest
 
 
 def _one(root: Path, rel: str, config: Config, left_out: Counter[str]) -> _Candidate | None:
@@ -367,13 +400,17 @@ def _with_sidecar(cand: _Candidate) -> _Candidate:
     the sidecar's in."""
     if not cand.relpath.lower().endswith(readers.SIDECAR_FOR):
         return cand
+    size, mtime_ns, sidecar = _sidecar_stamp(cand.path, cand.size, cand.mtime_ns)
+    return dataclasses.replace(cand, size=size, mtime_ns=mtime_ns, sidecar=True) if sidecar else cand
+
+
+def _sidecar_stamp(path: str, size: int, mtime_ns: int) -> tuple[int, int, bool]:
+    """The (size, mtime_ns) of the file at ``path`` with its sidecar's taken in, and whether it has one."""
     try:
-        st = os.stat(cand.path + readers.SIDECAR_SUFFIX)
+        st = os.stat(path + readers.SIDECAR_SUFFIX)
     except OSError:
-        return cand
-    return dataclasses.replace(
-        cand, size=cand.size + st.st_size + 1, mtime_ns=max(cand.mtime_ns, st.st_mtime_ns), sidecar=True
-    )
+        return size, mtime_ns, False
+    return size + st.st_size + 1, max(mtime_ns, st.st_mtime_ns), True
 
 
 # -- one file ---------------------------------------------------------------------------------------------

@@ -61,6 +61,11 @@ LEFT_OUT_UNDATED = "undated page (content.undated)"
 
 @functools.lru_cache(maxsize=256)
 def _compile(pattern: str) -> re.Pattern[str]:
+    return re.compile(_translate(pattern))
+
+
+def _translate(pattern: str) -> str:
+    """The regular expression, as text, of the glob ``pattern``."""
     folder = pattern.endswith("/")
     body = pattern.strip("/")
     anchored = "/" in body
@@ -86,7 +91,7 @@ def _compile(pattern: str) -> re.Pattern[str]:
     prefix = "" if anchored else "(?:.*/)?"
     # A match on a folder takes everything in it; a pattern ending in "/" matches folders only.
     suffix = "/.+" if folder else "(?:/.*)?"
-    return re.compile(f"{prefix}{core}{suffix}")
+    return f"{prefix}{core}{suffix}"
 
 
 def matches(relpath: str, pattern: str) -> bool:
@@ -100,7 +105,7 @@ def _compile_any(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     match is much cheaper than two dozen."""
     if not patterns:
         return None
-    return re.compile("|".join(f"(?:{_compile(p).pattern})" for p in patterns))
+    return re.compile("|".join(f"(?:{_translate(p)})" for p in patterns))
 
 
 def left_out(relpath: str, include: Iterable[str], exclude: Iterable[str], *, is_file: bool) -> str | None:
