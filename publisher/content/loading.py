@@ -7,9 +7,7 @@ started fresh for a cold scan holds little more than the libraries that do the w
 
 from __future__ import annotations
 
-import importlib
 import logging
-import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -25,6 +23,8 @@ logger = logging.getLogger("publisher.content.scanner")
 def _sha256_function() -> Any:
     """CPython's own SHA-256 rather than hashlib's, which loads OpenSSL's library: 3.7 MB more in each
     worker process, for hashing that takes a few tenths of a second in a whole cold scan either way."""
+    import importlib
+
     for name in ("_sha2", "_sha256"):  # Python 3.12 and later, 3.11
         try:
             return importlib.import_module(name).sha256
@@ -154,6 +154,7 @@ def in_workers(chunks: list[list[Candidate]], job: Job, workers: int) -> Iterato
     order to a pipe, where they wait for the writer: a worker works at most a pipe's worth ahead, so memory
     stays flat however large the folder. Should a worker fail, the chunks left are read in this process.
     """
+    import pickle
     import subprocess
     import sys
 
@@ -165,7 +166,9 @@ def in_workers(chunks: list[list[Candidate]], job: Job, workers: int) -> Iterato
         for n, proc in enumerate(procs):
             assert proc.stdin is not None and proc.stdout is not None
             _widen(proc.stdout.fileno())
-            proc.stdin.write(pickle.dumps(sys.path) + pickle.dumps((job, chunks[n :: len(procs)]), _PROTOCOL))
+            proc.stdin.write(
+                pickle.dumps(sys.path) + pickle.dumps((job, chunks[n :: len(procs)]), pickle.HIGHEST_PROTOCOL)
+            )
             proc.stdin.close()
         for k in range(len(chunks)):
             out = procs[k % len(procs)].stdout
@@ -187,13 +190,12 @@ def in_workers(chunks: list[list[Candidate]], job: Job, workers: int) -> Iterato
 
 def serve(data: BinaryIO, out: BinaryIO) -> None:
     """A worker's work: the (job, chunks) pickled in ``data``, each chunk's results pickled to ``out``."""
+    import pickle
+
     job, chunks = pickle.load(data)
     for chunk in chunks:
-        pickle.dump(load_chunk(chunk, job), out, _PROTOCOL)
+        pickle.dump(load_chunk(chunk, job), out, pickle.HIGHEST_PROTOCOL)
         out.flush()
-
-
-_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
 def _widen(fd: int) -> None:

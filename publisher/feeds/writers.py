@@ -10,15 +10,17 @@ This module imports nothing heavy: the CLI and the daemon may load it without th
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import itertools
 import os
-import tempfile
 import threading
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from publisher.disk import fsync_dir
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 # Mode of a new file when there is no old one to copy it from: readable by the web server.
 DEFAULT_MODE = 0o644
@@ -45,14 +47,14 @@ def write_if_changed(path: Path, data: bytes, *, sync_folder: bool = True, sync_
             return False
         mode = st.st_mode & 0o7777
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temporary_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             if sync_file:
                 os.fsync(f.fileno())
-            # mkstemp makes 0600 files; a feed must stay readable by whoever serves it.
+            # The temporary file is made 0600; a feed must stay readable by whoever serves it.
             os.fchmod(f.fileno(), mode)
         os.replace(tmp, path)
     except BaseException:
@@ -64,9 +66,25 @@ def write_if_changed(path: Path, data: bytes, *, sync_folder: bool = True, sync_
     return True
 
 
+_TEMP_NAMES = itertools.count()
+
+
+def _temporary_beside(path: Path) -> tuple[int, str]:
+    """A new, empty file (0600) in the folder of ``path``, open for writing: ``.NAME.PID-N.tmp``, a name no
+    other writer (another process, another thread) makes. One left by a process that died is never reused."""
+    while True:
+        tmp = str(path.parent / f".{path.name}.{os.getpid()}-{next(_TEMP_NAMES)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600), tmp
+        except FileExistsError:
+            continue
+
+
 def sync_filesystem(folder: Path) -> None:
     """Flush everything written to the file system holding ``folder`` in one go (Linux ``syncfs``; elsewhere
     ``os.sync``): far cheaper than an fsync per file when a build writes hundreds of them."""
+    import ctypes
+
     syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
     if syncfs is None:
         os.sync()
@@ -100,6 +118,8 @@ _POOL_LOCK = threading.Lock()
 
 def _fsync_pool() -> ThreadPoolExecutor:
     """The threads :func:`sync_files` issues its fsyncs from, started once and kept (a daemon builds often)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     with _POOL_LOCK:
         if not _POOL:
             _POOL.append(ThreadPoolExecutor(max_workers=16, thread_name_prefix="publisher-fsync"))

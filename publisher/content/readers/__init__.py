@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, tzinfo
 
-from publisher.content.readers import dates, frontmatter, pdf, people, plaintext, sections, sidecars
+from publisher.content.readers import dates, frontmatter, people, sections
 from publisher.errors import ContentError
 from publisher.models import BodyFormat, ParsedItem, slugify
 from publisher.text import one_line, xml_safe
@@ -72,7 +72,12 @@ def read(
     Drafts come back with ``draft=True``; the caller decides not to publish them.
     """
     is_pdf = relpath.lower().endswith(".pdf")
-    text = _decode(relpath, pdf.text(relpath, data).encode("utf-8")) if is_pdf else _decode(relpath, data)
+    if is_pdf:
+        from publisher.content.readers import pdf  # PDF, plain text and sidecars: imported for such files only
+
+        text = _decode(relpath, pdf.text(relpath, data).encode("utf-8"))
+    else:
+        text = _decode(relpath, data)
     folders = relpath.split("/")
     name = folders.pop()
     stem, ext = _split_ext(name)
@@ -84,13 +89,19 @@ def read(
     body_format: BodyFormat = "markdown"
 
     kind = None if is_pdf else frontmatter.fence(text)
-    pinned = sidecars.read(relpath + SIDECAR_SUFFIX, sidecar, tz) if sidecar is not None else None
+    pinned = None
+    if sidecar is not None:
+        from publisher.content.readers import sidecars
+
+        pinned = sidecars.read(relpath + SIDECAR_SUFFIX, sidecar, tz)
     if kind is not None:
         part = frontmatter.split(relpath, text, kind)
         meta = frontmatter.extract(relpath, part, frontmatter.parse(relpath, part), tz)
         body = sections.trim(part.body)
         origins.update((field, f"front matter {key!r}") for field, key in meta.keys)
     elif ext in (".txt", ".pdf"):
+        from publisher.content.readers import plaintext, sidecars
+
         plain = plaintext.parse(text, tz)
         meta = frontmatter.Meta(title=plain.title, published=plain.published, authors=plain.authors)
         body, role, body_format = plain.body, plain.role, "text"
