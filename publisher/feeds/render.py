@@ -1,18 +1,17 @@
-"""Feed documents built in memory: Atom 1.0 and RSS 2.0 (through feedgen), JSON Feed 1.1 and OPML 2.0.
+"""Feed documents built in memory: Atom 1.0, RSS 2.0, JSON Feed 1.1 and OPML 2.0.
 
 Pure: records in, bytes out; nothing here touches the disk or the store (``writers`` writes the files).
-The same input gives byte-identical output: there is no "now" anywhere, and feedgen's own clock-driven
-fields (``updated``, ``lastBuildDate``, the generator's version) are always overridden.
+The same input gives byte-identical output: there is no "now" anywhere.
 
-feedgen 1.0.0 has traps this module works around, each covered by a test:
+Atom and RSS come out byte for byte as feedgen 1.0.0 pretty-prints them (feedgen made them until it cost a
+command more to import than to use): each entry is serialized on its own (:func:`entry_fragment`) and spliced
+into the document's head (:func:`_head`). tests/feeds/feedgen_reference.py keeps the feedgen way, with the
+fixes it needed, and the tests compare both. What the fixes were:
 
-- ``add_entry`` prepends by default; entries are added with ``order="append"`` so the caller's order
-  (newest first) is the file's order.
-- naive datetimes raise; every datetime goes through :func:`_utc` (naive ones take the site time zone).
-- XML control characters make lxml raise; every text goes through :func:`publisher.text.xml_safe`.
-- entry links lose every attribute but ``href`` (lkiesow/python-feedgen#135), so an image added as a
-  ``rel="enclosure"`` link would come out as a second alternate link. Entry links are repaired and the
-  image enclosure is added by the small feedgen extensions below, which write the XML themselves.
+- every datetime goes through :func:`_utc` (naive ones take the site time zone; feedgen raised on them).
+- XML control characters made lxml raise; every text goes through :func:`publisher.text.xml_safe`.
+- feedgen's entry links lost every attribute but ``href`` (lkiesow/python-feedgen#135); ours carry
+  ``rel`` and ``type``, and the image is a ``rel="enclosure"`` link of its own.
 
 Choices: files are ``<stem>.atom``, ``<stem>.rss`` and ``<stem>.json`` (:data:`EXTENSIONS`); a feed's id is
 ``tag:<authority>,<date>:feed/<key>`` (:func:`tagging_entity`); the image is an Atom ``link rel=enclosure``
@@ -31,10 +30,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import quote, urlsplit
-
-from feedgen.ext.base import BaseEntryExtension, BaseExtension
-from feedgen.feed import FeedGenerator
-from lxml import etree
 
 from publisher.config import Config
 from publisher.content import ids
@@ -56,6 +51,7 @@ SUMMARY_CHARS = 280
 
 _ATOM_NS = "http://www.w3.org/2005/Atom"
 _DC_NS = "http://purl.org/dc/elements/1.1/"
+_CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
 _FH_NS = "http://purl.org/syndication/history/1.0"
 _IMAGE_TYPES = {
     ".jpg": "image/jpeg",
@@ -295,13 +291,8 @@ def render(
     if fmt == "atom" and heads is not None:
         head = heads.head(spec, config, _utc(updated, tz), archive or Archive())
         return head[: -len(_ATOM_TAIL)] + b"".join(parts) + _ATOM_TAIL
-    fg = _feedgen(spec, [], config, fmt, _utc(updated, tz), archive or Archive())
-    if fmt == "atom":
-        head = bytes(fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True))
-        tail = _ATOM_TAIL
-    else:
-        head = bytes(fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True))
-        tail = _RSS_TAIL
+    head = _head(spec, config, fmt, _utc(updated, tz), archive or Archive())
+    tail = _ATOM_TAIL if fmt == "atom" else _RSS_TAIL
     return head[: -len(tail)] + b"".join(parts) + tail
 
 
@@ -314,7 +305,7 @@ _SLOT_UPDATED = datetime(1901, 2, 3, 4, 5, 6, tzinfo=UTC)
 
 class Heads:
     """The Atom heads of one feed's archive pages, which differ from page to page only in their own link,
-    their neighbours' links and their date: made once by feedgen with slots in those places, then
+    their neighbours' links and their date: made once with slots in those places, then
     filled for each page (one feed, one configuration: a new Heads for each)."""
 
     def __init__(self) -> None:
@@ -327,8 +318,7 @@ class Heads:
         if made is None:
             slots = Archive(prev=_SLOT_PREV if archive.prev else "", next=_SLOT_NEXT if archive.next else "")
             slots = dataclasses.replace(slots, current=archive.current)
-            fg = _feedgen(slotted, [], config, "atom", _SLOT_UPDATED, slots)
-            made = self._made[shape] = bytes(fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True))
+            made = self._made[shape] = _head(slotted, config, "atom", _SLOT_UPDATED, slots)
         fills = [
             (_a(feed_url(config, slotted, "atom")), _a(feed_url(config, spec, "atom"))),
             (f"<updated>{_SLOT_UPDATED.isoformat()}</updated>", f"<updated>{updated.isoformat()}</updated>"),
@@ -473,129 +463,90 @@ def feed_url(config: Config, spec: FeedSpec, fmt: FeedFormat) -> str:
     return _base(config) + quote(spec.file(fmt), safe="/")
 
 
-def _feedgen(
-    spec: FeedSpec, entries: Sequence[FeedEntry], config: Config, fmt: FeedFormat, updated: datetime, archive: Archive
-) -> Any:
-    """The document's head through feedgen (entries are spliced in by :func:`render`)."""
+def _head(spec: FeedSpec, config: Config, fmt: FeedFormat, updated: datetime, archive: Archive) -> bytes:
+    """The Atom or RSS document of ``spec`` without entries, byte for byte as feedgen 1.0.0 (with the
+    extensions below) pretty-prints it: entries are spliced in before its closing tag by :func:`render`.
+    Written here rather than through feedgen, whose import (lxml, dateutil) costs a command more than its
+    work; tests/feeds compares the two for feeds of every shape."""
     base = _base(config)
-    fg = FeedGenerator()
-    fg.register_extension("publisher_atom", _AtomFeedExt, _AtomEntryExt, atom=True, rss=False)
-    fg.register_extension("publisher_rss", _RssFeedExt, _RssEntryExt, atom=False, rss=True)
-    fg.publisher_rss.hubs = config.websub.hubs
-    fg.publisher_atom.archive = bool(archive.current)
-    fg.publisher_rss.archive = archive
-    fg.id(spec.uid or feed_uid(config, spec.key))
-    fg.title(_line(spec.title) or _line(config.site.title) or "Feed")
-    fg.description(_line(spec.subtitle) or _line(config.site.description) or _line(spec.title) or "Feed")
-    fg.author([{"name": _line(n)} for n in spec.authors or (config.site.author,) if _line(n)] or None)
-    fg.language(config.site.language)
-    # feedgen stamps its name, URL and version; a fixed generator keeps files identical across upgrades.
-    fg.generator("publisher")
-    fg.docs("https://www.rssboard.org/rss-specification")
-    fg.link(href=feed_url(config, spec, fmt), rel="self", type=MEDIA_TYPES[fmt])
-    for hub in config.websub.hubs:
-        fg.link(href=_line(hub), rel="hub")
-    # RFC 5005 archives are Atom documents, whichever format links to them.
+    title = _line(spec.title) or _line(config.site.title) or "Feed"
+    description = _line(spec.subtitle) or _line(config.site.description) or _line(spec.title) or "Feed"
+    language = config.site.language
+    self_url = feed_url(config, spec, fmt)
+    hubs = [_line(hub) for hub in config.websub.hubs]
+    out: list[str] = ["<?xml version='1.0' encoding='UTF-8'?>\n"]
+    if fmt == "rss":
+        out.append(f'<rss xmlns:dc="{_DC_NS}" xmlns:atom="{_ATOM_NS}" xmlns:content="{_CONTENT_NS}" version="2.0">\n')
+        out.append("  <channel>\n")
+        out.append(f"    <title>{_xml_t(title)}</title>\n")
+        out.append(f"    <link>{_xml_t(base)}</link>\n")
+        out.append(f"    <description>{_xml_t(description)}</description>\n")
+        out.append(f'    <atom:link href="{_xml_a(self_url)}" rel="self" type="{MEDIA_TYPES[fmt]}"/>\n')
+        out.append("    <docs>https://www.rssboard.org/rss-specification</docs>\n")
+        out.append("    <generator>publisher</generator>\n")
+        if language:
+            out.append(f"    <language>{_xml_t(language)}</language>\n")
+        out.append(f"    <lastBuildDate>{_rfc822(updated)}</lastBuildDate>\n")
+        out += [f'    <atom:link href="{_xml_a(hub)}" rel="hub"/>\n' for hub in hubs]
+        if archive.prev:
+            out.append(
+                f'    <atom:link href="{_xml_a(archive.prev)}" rel="prev-archive" type="{MEDIA_TYPES["atom"]}"/>\n'
+            )
+        out.append("  </channel>\n</rss>\n")
+        return "".join(out).encode("utf-8")
+    ns = f'xmlns:fh="{_FH_NS}" ' if archive.current else ""
+    lang = f' xml:lang="{_xml_a(language)}"' if language else ""
+    out.append(f'<feed {ns}xmlns="{_ATOM_NS}"{lang}>\n')
     if archive.current:
-        fg.link(href=archive.current, rel="current", type=MEDIA_TYPES["atom"])
-    if archive.prev:
-        fg.link(href=archive.prev, rel="prev-archive", type=MEDIA_TYPES["atom"])
-    if archive.next:
-        fg.link(href=archive.next, rel="next-archive", type=MEDIA_TYPES["atom"])
-    # RSS takes its channel link from the last link given, so the alternate goes last.
-    fg.link(href=base, rel="alternate", type="text/html")
-    fg.updated(updated)  # also lastBuildDate, which feedgen would otherwise set to now
-    return fg
+        out.append("  <fh:archive/>\n")
+    out.append(f"  <id>{_xml_t(spec.uid or feed_uid(config, spec.key))}</id>\n")
+    out.append(f"  <title>{_xml_t(title)}</title>\n")
+    out.append(f"  <updated>{updated.isoformat()}</updated>\n")
+    names = [_line(n) for n in spec.authors or (config.site.author,)]
+    out += [f"  <author>\n    <name>{_xml_t(n)}</name>\n  </author>\n" for n in names if n]
+    atom = MEDIA_TYPES["atom"]
+    links = [(self_url, "self", MEDIA_TYPES[fmt])]
+    links += [(hub, "hub", "") for hub in hubs]
+    # RFC 5005 archives are Atom documents, whichever format links to them.
+    links += [
+        (url, rel, atom)
+        for url, rel in ((archive.current, "current"), (archive.prev, "prev-archive"), (archive.next, "next-archive"))
+        if url
+    ]
+    links.append((base, "alternate", "text/html"))
+    for href, rel, media in links:
+        kind = f' type="{media}"' if media else ""
+        out.append(f'  <link href="{_xml_a(href)}" rel="{rel}"{kind}/>\n')
+    out.append("  <generator>publisher</generator>\n")
+    out.append(f"  <subtitle>{_xml_t(description)}</subtitle>\n")
+    out.append("</feed>\n")
+    return "".join(out).encode("utf-8")
+
+
+def _xml_t(text: str) -> str:
+    """:func:`_t`, refusing what lxml refuses (a character XML cannot hold) as lxml does."""
+    _xml_ok(text)
+    return _t(text)
+
+
+def _xml_a(text: str) -> str:
+    """:func:`_a`, refusing what lxml refuses (a character XML cannot hold) as lxml does."""
+    _xml_ok(text)
+    return _a(text)
+
+
+def _xml_ok(text: str) -> None:
+    if _NOT_XML.search(text):
+        raise ValueError("All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control characters")
+
+
+# What lxml refuses in a text or an attribute: C0 controls but tab, LF and CR; surrogates; U+FFFE, U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _names(e: FeedEntry, config: Config) -> list[str]:
     names = [n for n in (_label(a) for a in e.authors) if n]
     return names or [_line(config.site.author) or "Unknown"]
-
-
-# feedgen ships no type hints: its extension bases are Any to mypy.
-class _AtomFeedExt(BaseExtension):  # type: ignore[misc]
-    """Marks an archive page ``fh:archive`` (RFC 5005)."""
-
-    def __init__(self) -> None:
-        self.archive = False
-
-    def extend_ns(self) -> dict[str, str]:
-        return {"fh": _FH_NS} if self.archive else {}
-
-    def extend_atom(self, feed: Any) -> Any:
-        if self.archive:
-            feed.insert(0, etree.Element(f"{{{_FH_NS}}}archive"))
-        return feed
-
-
-class _AtomEntryExt(BaseEntryExtension):  # type: ignore[misc]
-    """Restores what feedgen 1.0.0 drops from entry links (#135) and adds the image as an enclosure."""
-
-    def __init__(self) -> None:
-        self.url = ""
-        self.image = ""
-        self.attachment: Attachment | None = None
-
-    def setup(self, entry: FeedEntry, url: str, image: str) -> None:
-        self.url = url
-        self.image = image
-
-    def extend_atom(self, entry: Any) -> Any:
-        for link in entry.iterchildren("link"):
-            if link.get("href") == self.url and link.get("rel") is None:
-                link.set("rel", "alternate")
-                link.set("type", "text/html")
-        if self.image:
-            etree.SubElement(entry, "link", href=self.image, rel="enclosure", type=_image_type(self.image))
-        if self.attachment is not None:
-            a = self.attachment
-            etree.SubElement(entry, "link", href=_line(a.url), rel="enclosure", type=a.mime_type, length=str(a.length))
-        return entry
-
-
-class _RssFeedExt(BaseExtension):  # type: ignore[misc]
-    """Declares ``dc:`` on the root and adds WebSub hub links to the channel."""
-
-    def __init__(self) -> None:
-        self.hubs: tuple[str, ...] = ()
-        self.archive = Archive()
-
-    def extend_ns(self) -> dict[str, str]:
-        return {"dc": _DC_NS}
-
-    def extend_rss(self, feed: Any) -> Any:
-        channel = feed.find("channel")
-        for hub in self.hubs:
-            etree.SubElement(channel, f"{{{_ATOM_NS}}}link", href=_line(hub), rel="hub")
-        if self.archive.prev:
-            link = etree.SubElement(channel, f"{{{_ATOM_NS}}}link", href=self.archive.prev, rel="prev-archive")
-            link.set("type", MEDIA_TYPES["atom"])
-        return feed
-
-
-class _RssEntryExt(BaseEntryExtension):  # type: ignore[misc]
-    """``dc:creator`` per author, and the image as an enclosure of unknown length (0, as advised)."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self.image = ""
-        self.attachment: Attachment | None = None
-
-    def setup(self, entry: FeedEntry, names: list[str], image: str) -> None:
-        self.names = names
-        self.image = image
-
-    def extend_rss(self, item: Any) -> Any:
-        for name in self.names:
-            etree.SubElement(item, f"{{{_DC_NS}}}creator").text = name
-        # RSS allows one enclosure: the attached file (with its real length) before the image.
-        if self.attachment is not None:
-            a = self.attachment
-            etree.SubElement(item, "enclosure", url=_line(a.url), length=str(a.length), type=a.mime_type)
-        elif self.image:
-            etree.SubElement(item, "enclosure", url=self.image, length="0", type=_image_type(self.image))
-        return item
 
 
 def _json_item(e: FeedEntry, config: Config) -> dict[str, Any]:
@@ -654,6 +605,8 @@ def render_opml(specs: Sequence[FeedSpec], config: Config) -> bytes:
     One outline per feed, its ``xmlUrl`` on the first configured format in the order Atom, RSS, JSON, so a
     reader importing the list subscribes to each feed once. Sorted by title: caller order does not matter.
     """
+    from lxml import etree  # here: only the list of feeds is made with it, and it costs a command's start
+
     fmt: FeedFormat = next((f for f in FORMATS if f in config.feeds.formats), "atom")
     base = _base(config)
     opml = etree.Element("opml", version="2.0")
