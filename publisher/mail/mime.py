@@ -144,6 +144,17 @@ def qp_chunk(text: str) -> bytes:
     """
     if not text:
         return b""
+    # A short printable ASCII value (a name, an address) is its own quoted-printable, unless a space ends it
+    # (encoded) or a dot starts it (escaped: a chunk may start a line).
+    if (
+        len(text) < _QP_LINE
+        and text.isascii()
+        and text.isprintable()
+        and "=" not in text
+        and not text.endswith(" ")
+        and not text.startswith(".")
+    ):
+        return text.encode("ascii") + b"=\r\n"
     data = _qp(text.encode("utf-8"))
     return data if data.endswith(b"\r\n") else data + b"=\r\n"
 
@@ -200,6 +211,8 @@ def wire_safe(piece: bytes) -> bool:
     """True when ``piece``, wherever it is put in a message made of such pieces, needs nothing done to it
     on the way into SMTP's DATA: every CR is followed by LF and every LF preceded by CR (within the piece),
     and no line starts with a dot (nor does the piece: it may start a line)."""
+    if b"\n" not in piece and b"\r" not in piece:
+        return not piece.startswith(b".")
     return (
         not piece.startswith((b".", b"\n"))
         and not piece.endswith(b"\r")

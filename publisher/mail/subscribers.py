@@ -125,7 +125,12 @@ def clean_name(text: str | None) -> str:
     """A display name fit for a greeting and a header: control characters and line breaks become spaces."""
     if not text:
         return ""
-    cleaned = "".join(" " if (ord(c) < 32 or c in "\x7f\u0085\u2028\u2029") else c for c in text)
+    # Printable text has none of those characters (the usual name): no walk over each character.
+    cleaned = (
+        text
+        if text.isprintable()
+        else "".join(" " if (ord(c) < 32 or c in "\x7f\u0085\u2028\u2029") else c for c in text)
+    )
     return " ".join(cleaned.split())[:MAX_NAME]
 
 

@@ -8,6 +8,9 @@ rows, accepted by the relay, on a real SQLite file.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -122,6 +125,14 @@ def snapshot(store: Store) -> list[tuple[object, ...]]:
 
 
 # -- VERP -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("row_id", [0, 7, 42, 65_535, 10**12 + 3, 10**18 - 1])
+def test_verp_token_is_the_documented_hmac_in_lower_case_base32(row_id: int) -> None:
+    # As the module says, computed here with the standard library: ROW-MAC, MAC = the first 80 bits of
+    # HMAC-SHA256(secret, "publisher-verp/1" NUL ROW) in lower-case base32. Tokens already out must still parse.
+    mac = hmac.new(SECRET, b"publisher-verp/1\0" + str(row_id).encode(), hashlib.sha256).digest()[:10]
+    assert verp.token(SECRET, row_id) == f"{row_id}-{base64.b32encode(mac).decode().lower()}"
 
 
 def test_verp_address_names_its_row_and_keeps_the_bounce_address() -> None:

@@ -81,3 +81,13 @@ def test_wire_safe(piece: bytes, safe: bool) -> None:
 def test_a_splice_with_unsafe_shared_bytes_is_not_wire_safe() -> None:
     assert mime.Splice(b"From: a\r\nTo: \0to\0\r\n\r\nbody\r\n").wire_safe
     assert not mime.Splice(b"From: a\nTo: \0to\0\r\n\r\nbody\r\n").wire_safe
+
+
+@given(st.text(alphabet=st.sampled_from(" .=-_@+~!abcXYZ019\t/:?&é"), max_size=90))
+def test_a_slot_value_is_encoded_as_the_body_encoder_would(text: str) -> None:
+    # Short plain values (names, addresses) take a shortcut; it must give the encoder's bytes exactly.
+    if not text:
+        assert mime.qp_chunk(text) == b""
+        return
+    data = mime.encode_body(text.encode("utf-8"), "quoted-printable")
+    assert mime.qp_chunk(text) == (data if data.endswith(b"\r\n") else data + b"=\r\n")
