@@ -1,8 +1,9 @@
 """Recording what happened to outbox rows: claims (``queued`` → ``sending``) and outcomes, grouped in commits.
 
-:class:`Ledger` is the only writer of row states during a drain. Everything asked of it in one turn of the
-event loop goes into one transaction, so concurrent senders share commits; a sender's claim of its next row
-and the outcome of its previous one are committed together, before that next message's DATA can be taken.
+:class:`Ledger` is the only writer of row states during a drain. Everything asked of it within a few turns
+of the event loop (:data:`GATHER_TURNS`) goes into one transaction, so concurrent senders share commits; a
+sender's claim of its next row and the outcome of its previous one are committed together, before that next
+message's MAIL FROM can go out.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 6 * 3600.0
 
 Progress = Callable[[int, int], None]
+
+# Turns of the event loop a commit waits after the first thing asked of it. Each turn reads the replies that
+# arrived meanwhile, so the senders they finish join the same transaction: a commit costs about as much for
+# one row as for ten, and a sender waits a few tens of microseconds more for its claim.
+GATHER_TURNS = 2
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,13 @@ class Ledger:
     def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            asyncio.get_running_loop().call_soon(self._gather, GATHER_TURNS)
+
+    def _gather(self, turns: int) -> None:
+        if turns > 0 and self._scheduled:
+            asyncio.get_running_loop().call_soon(self._gather, turns - 1)
+        else:
+            self.flush()
 
     def flush(self) -> None:
         self._scheduled = False

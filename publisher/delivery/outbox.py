@@ -13,7 +13,7 @@ transaction when the next row is ready). So at any moment each connection has at
 that the server may already hold. After a crash or SIGKILL, :func:`recover` (run at the start of every drain)
 puts ``sending`` rows back to ``queued``: nothing is lost, and the only duplicates are those rows, at most one
 per connection that was in flight. Commits are grouped across connections (one transaction for all the
-updates made in the same turn of the event loop), never deferred past the point above.
+updates asked within a few turns of the event loop), never deferred past the point above.
 
 Only one drain runs at a time per store: the drain holds an advisory lock on ``<database>.outbox.lock``; a
 second drain returns at once with ``busy=True`` (the kernel drops the lock when a process dies).
