@@ -216,14 +216,18 @@ def build(app: App) -> None:
 
     Example: publisher build
     """
-    from publisher.feeds.build import build as run_build
+    from publisher.content import walk
     from publisher.store import content as db
 
     config = app.config
     require_content(config)
+    # The folder is walked in a child process while this one loads what reads files and writes feeds.
+    ahead = walk.Ahead.start(config)
+    from publisher.feeds.build import build as run_build
+
     with open_store(config) as store:
         with progress_bar("scanning") as progress, progress_bar("feeds", at_least=10) as feed_progress:
-            report = run_build(config, store, progress=progress, feed_progress=feed_progress)
+            report = run_build(config, store, progress=progress, feed_progress=feed_progress, ahead=ahead)
         _print_scan(report.scan, store)
         items = db.count_items(store)
         people = len(db.published_correspondents(store))

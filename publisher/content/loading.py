@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from publisher.content import markup, readers, urls
+from publisher.content.walk import Candidate as Candidate
 from publisher.errors import ContentError
 from publisher.models import ParsedItem
 
@@ -36,18 +37,6 @@ def _sha256_function() -> Any:
 
 
 _sha256 = _sha256_function()
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A file of the content folder the scan may read."""
-
-    relpath: str
-    path: str
-    size: int
-    mtime_ns: int
-    problem: str = ""  # set when the file must be skipped without reading
-    sidecar: bool = False  # a sidecar file (PATH.toml) pins some of its fields
 
 
 @dataclass(frozen=True)

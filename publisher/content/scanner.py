@@ -12,20 +12,17 @@ import dataclasses
 import itertools
 import json
 import logging
-import operator
 import os
-import stat
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from publisher.config import Config
-from publisher.content import authors, catalog, loading, readers, selection, urls
-from publisher.content.loading import Candidate as _Candidate
+from publisher.content import authors, catalog, loading, selection, urls, walk
 from publisher.content.loading import Loaded as _Loaded
+from publisher.content.walk import Candidate as _Candidate
 from publisher.models import ParsedItem
 from publisher.store import Store, iso, now_utc
 from publisher.store import content as db
@@ -61,12 +58,14 @@ def scan(
     *,
     only: Iterable[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    ahead: walk.Ahead | None = None,
 ) -> ScanReport:
     """Bring the store in line with the content folder.
 
     ``only``: relative paths reported changed by a watcher; the walk is then limited to them (a path that
     no longer exists is a deletion). ``None`` walks the whole folder, which is also the safety net.
-    ``progress(done, total)`` is called as files are handled.
+    ``progress(done, total)`` is called as files are handled. ``ahead``: a walk of the whole folder started
+    earlier (:class:`walk.Ahead`), taken instead of walking again when the store is as it found it.
     """
     root = config.paths.content
     report = ScanReport()
@@ -81,7 +80,20 @@ def scan(
     same_rules = db.get_meta(store, _RULES_META) == rules
     # Files found as they were recorded: counted, never read (a walk over an unchanged folder is mostly stats).
     unchanged: list[str] = []
-    if only is None or force:
+    walked = None
+    if ahead is not None:
+        if only is None and not force and same_rules:
+            walked = ahead.result()
+        else:
+            ahead.discard()
+    gone: list[str] | None = None
+    if walked is not None and walked.rules == rules:
+        for name, level, message in walked.logs:
+            logging.getLogger(name).log(level, "%s", message)
+        report.left_out.update(walked.left_out)
+        candidates, stamps, gone = walked.candidates, walked.stamps, walked.gone
+        report.unchanged = walked.unchanged
+    elif only is None or force:
         # A walk compares every file with its recorded (size, mtime) only; the whole record is read for
         # the few files that changed or went.
         stamps = db.source_stamps(store, DUPLICATE)
@@ -99,10 +111,12 @@ def scan(
         wanted = set(only) | set(duplicates)
         candidates = [c for c in (_one(root, rel, config, report.left_out) for rel in sorted(wanted)) if c]
         stamps = {path: (row.size, row.mtime_ns, row.reason.startswith(DUPLICATE)) for path, row in known.items()}
-    report.unchanged = len(unchanged)
-    report.files_seen = len(candidates) + len(unchanged)
-    seen = set(unchanged)
-    seen.update(cand.relpath for cand in candidates)
+    report.unchanged += len(unchanged)
+    report.files_seen = len(candidates) + report.unchanged
+    if gone is None:
+        seen = set(unchanged)
+        seen.update(cand.relpath for cand in candidates)
+        gone = [path for path in stamps if path not in seen]
     now = now_utc()
     ctx = catalog.Context.load(config, store)
     to_read: list[_Candidate] = []
@@ -115,7 +129,6 @@ def scan(
             report.unchanged += 1
         else:
             to_read.append(cand)
-    gone = [path for path in stamps if path not in seen]
     if known is None:
         known = db.sources(store, [c.relpath for c in problems + to_read] + gone) if problems or to_read or gone else {}
     for cand in problems:
@@ -153,13 +166,7 @@ def scan(
 
 
 _RULES_META = "selection_rules"
-_RULES_VERSION = 1  # moved on when the code's own rules (readers.is_candidate, selection) change
-
-
-def _selection_rules(config: Config) -> str:
-    """The settings that decide which files are candidates, as text to compare with the recorded ones."""
-    content = config.content
-    return json.dumps([_RULES_VERSION, list(content.extensions), list(content.include), list(content.excluded)])
+_selection_rules = walk.selection_rules
 
 
 def _authors_changed(store: Store, people: authors.Authors) -> bool:
@@ -186,7 +193,7 @@ def _log_summary(report: ScanReport) -> None:
 
 
 _BATCH = 128
-DUPLICATE = "duplicate id"
+DUPLICATE = walk.DUPLICATE
 
 
 def _load_all(
@@ -249,168 +256,10 @@ def _batches(items: Iterable[_Loaded], size: int) -> Iterator[list[_Loaded]]:
 # -- walking ----------------------------------------------------------------------------------------------
 
 
-_NAME = operator.attrgetter("name")
-
-
-def _walk(
-    root: Path,
-    config: Config,
-    left_out: Counter[str],
-    *,
-    known: dict[str, tuple[int, int, bool]] | None = None,
-    unchanged: list[str] | None = None,
-) -> Iterator[_Candidate]:
-    """The candidate files under ``root``, in a stable order.
-
-    ``known``: path → (size, mtime_ns, skipped as a duplicate) as recorded for the same selection rules; a
-    plain file found with its recorded stamp, in a folder that is no page bundle, was a post last time and
-    is one still, so the rules are not asked again: its path goes to ``unchanged`` (given with ``known``)
-    instead of being yielded. A walk over an unchanged folder is mostly stats.
-    """
-    if known is not None and unchanged is None:
-        raise ValueError("a walk given the recorded stamps needs a list for the unchanged files")
-    stack = [(root, "")]
-    while stack:
-        folder, prefix = stack.pop()
-        try:
-            with os.scandir(folder) as listing:
-                entries = list(listing)
-        except OSError as exc:
-            logger.warning("%s: cannot list folder (%s)", folder, exc.strerror or exc)
-            continue
-        # Only the names that make a page bundle matter to bundle_asset: filtered once per folder, not once
-        # per file (a folder of 3,000 posts would cost 9 million comparisons).
-        names = [
-            e.name for e in entries if len(e.name) <= _BUNDLE_NAME_MAX and e.name.lower() in selection.BUNDLE_INDEXES
-        ]
-        if known is not None and unchanged is not None and not names:
-            entries = _unchanged_files(entries, prefix, known, unchanged)
-        entries.sort(key=_NAME)
-        subfolders = []
-        for entry in entries:
-            rel = prefix + entry.name
-            if entry.name.startswith("."):
-                continue
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-            except OSError:
-                is_dir = False
-            if _left_out(rel, config, left_out, is_file=not is_dir, names=names):
-                continue
-            if is_dir:
-                subfolders.append((Path(entry.path), rel + "/"))
-                continue
-            if entry.is_symlink():
-                cand = _candidate(root, rel, Path(entry.path), True)
-                if cand is not None:
-                    yield cand
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError as exc:
-                yield _Candidate(rel, entry.path, 0, 0, f"cannot read ({exc.strerror or exc})")
-                continue
-            if stat.S_ISREG(st.st_mode):
-                yield _with_sidecar(_Candidate(rel, entry.path, st.st_size, st.st_mtime_ns))
-        stack.extend(reversed(subfolders))
-
-
-# The longest name in selection.BUNDLE_INDEXES: longer names are not compared.
-_BUNDLE_NAME_MAX = max(map(len, selection.BUNDLE_INDEXES))
-
-
-def _unchanged_files(
-    entries: list[os.DirEntry[str]], prefix: str, known: dict[str, tuple[int, int, bool]], unchanged: list[str]
-) -> list[os.DirEntry[str]]:
-    """The entries of one folder (no page bundle) that are not plain files found with their recorded stamp;
-    the paths of those that are go to ``unchanged``. The stamp of a file that may have a sidecar counts the
-    sidecar's (:func:`_with_sidecar`); a file skipped as a duplicate (looked at again every scan) is never
-    unchanged here."""
-    rest = []
-    for entry in entries:
-        rel = prefix + entry.name
-        stamp = known.get(rel)
-        if stamp is not None and not stamp[2] and entry.is_file(follow_symlinks=False):
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                pass  # the long way says why
-            else:
-                size, mtime_ns = st.st_size, st.st_mtime_ns
-                if rel.lower().endswith(readers.SIDECAR_FOR):
-                    size, mtime_ns, _ = _sidecar_stamp(entry.path, size, mtime_ns)
-                if mtime_ns == stamp[1] and size == stamp[0]:
-                    unchanged.append(rel)
-                    continue
-        rest.append(entry)
-    return rest
-
-
-def _one(root: Path, rel: str, config: Config, left_out: Counter[str]) -> _Candidate | None:
-    rel = rel.replace(os.sep, "/").lstrip("/")
-    if any(part.startswith(".") for part in rel.split("/")):
-        return None
-    folder = (root / rel).parent
-    try:
-        names = [n for n in os.listdir(folder) if n.lower() in selection.BUNDLE_INDEXES] if "/" in rel else []
-    except OSError:
-        names = []
-    parts = rel.split("/")
-    if any(_left_out("/".join(parts[:n]), config, left_out, is_file=False) for n in range(1, len(parts))):
-        return None
-    if _left_out(rel, config, left_out, is_file=True, names=names):
-        return None
-    path = root / rel
-    if not os.path.lexists(path):
-        return None
-    return _candidate(root, rel, path, path.is_symlink())
-
-
-def _left_out(rel: str, config: Config, counts: Counter[str], *, is_file: bool, names: Iterable[str] = ()) -> bool:
-    """Whether a file or folder is not read: not a candidate name, or left out by the selection rules (which
-    are counted, for the build summary)."""
-    if is_file and not readers.is_candidate(rel, config.content.extensions):
-        return True
-    reason = selection.left_out(rel, config.content.include, config.content.excluded, is_file=is_file)
-    if reason is None and is_file and selection.bundle_asset(rel, names):
-        reason = selection.LEFT_OUT_BUNDLE_ASSET
-    if reason is None:
-        return False
-    if is_file:
-        counts[reason] += 1
-    return True
-
-
-def _candidate(root: Path, rel: str, path: Path, is_link: bool) -> _Candidate | None:
-    try:
-        if is_link:
-            target = path.resolve()
-            if not target.is_relative_to(root.resolve()):
-                return _Candidate(rel, str(path), 0, 0, "symlink leads outside the content folder")
-        st = path.stat()
-    except OSError as exc:
-        return _Candidate(rel, str(path), 0, 0, f"cannot read ({exc.strerror or exc})")
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    return _with_sidecar(_Candidate(rel, str(path), st.st_size, st.st_mtime_ns))
-
-
-def _with_sidecar(cand: _Candidate) -> _Candidate:
-    """A file with a sidecar (brief.pdf.toml) counts as changed when either changes: its size and time take
-    the sidecar's in."""
-    if not cand.relpath.lower().endswith(readers.SIDECAR_FOR):
-        return cand
-    size, mtime_ns, sidecar = _sidecar_stamp(cand.path, cand.size, cand.mtime_ns)
-    return dataclasses.replace(cand, size=size, mtime_ns=mtime_ns, sidecar=True) if sidecar else cand
-
-
-def _sidecar_stamp(path: str, size: int, mtime_ns: int) -> tuple[int, int, bool]:
-    """The (size, mtime_ns) of the file at ``path`` with its sidecar's taken in, and whether it has one."""
-    try:
-        st = os.stat(path + readers.SIDECAR_SUFFIX)
-    except OSError:
-        return size, mtime_ns, False
-    return size + st.st_size + 1, max(mtime_ns, st.st_mtime_ns), True
+# The walk lives in publisher.content.walk (light enough to run ahead, in a child process, while a command
+# loads the rest); the names the scanner and its tests know it by.
+_walk = walk.walk
+_one = walk.one
 
 
 # -- one file ---------------------------------------------------------------------------------------------

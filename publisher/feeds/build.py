@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from publisher.config import Config
-from publisher.content import catalog, scanner
+from publisher.content import catalog, scanner, walk
 from publisher.feeds import writers
 from publisher.feeds.formats import EXTENSIONS
 from publisher.models import SITE_FEED, FeedKey
@@ -50,16 +50,17 @@ def build(
     changed: Iterable[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     feed_progress: Callable[[int, int], None] | None = None,
+    ahead: walk.Ahead | None = None,
 ) -> BuildReport:
     """Scan (all files, or only the ``changed`` relative paths) and rebuild the feeds that changed.
 
     ``progress(done, total)`` is called over the files scanned, ``feed_progress(done, total)`` over the
-    feeds written.
+    feeds written. ``ahead``: a walk of the whole folder started earlier, for the scan (:class:`walk.Ahead`).
     """
     started = time.perf_counter()
     marks = content_db.change_marks(store)  # the store as this build finds it, before its scan writes
     changed = None if changed is None else set(changed)
-    scan = scanner.scan(config, store, only=changed, progress=progress)
+    scan = scanner.scan(config, store, only=changed, progress=progress, ahead=ahead)
     # The feed libraries are loaded once the scan is done: its worker processes and this one are not
     # resident together with them.
     from publisher.feeds import pages

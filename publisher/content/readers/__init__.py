@@ -19,6 +19,24 @@ import re
 from datetime import UTC, date, datetime, tzinfo
 
 from publisher.content.readers import dates, frontmatter, people, sections
+from publisher.content.walk import (
+    SIDECAR_FOR as SIDECAR_FOR,
+)
+from publisher.content.walk import (
+    SIDECAR_SUFFIX as SIDECAR_SUFFIX,
+)
+from publisher.content.walk import (
+    TEMP_PREFIXES as TEMP_PREFIXES,
+)
+from publisher.content.walk import (
+    TEMP_SUFFIXES as TEMP_SUFFIXES,
+)
+from publisher.content.walk import (
+    is_candidate as is_candidate,
+)
+from publisher.content.walk import (
+    is_temp_name as is_temp_name,
+)
 from publisher.errors import ContentError
 from publisher.models import BodyFormat, ParsedItem, slugify
 from publisher.text import one_line, xml_safe
@@ -26,41 +44,10 @@ from publisher.text import one_line, xml_safe
 __all__ = ["TEMP_PREFIXES", "TEMP_SUFFIXES", "is_candidate", "is_temp_name", "read"]
 
 _C0_CONTROLS = bytes(c for c in range(32) if c not in (9, 10, 13)) + b"\x7f"
-# Editor, office and download droppings that never hold content: x~, .x.swp, x.bak, #x#, ~$x, x.part.
-TEMP_SUFFIXES = ("~", ".swp", ".swx", ".swo", ".tmp", ".bak", ".orig", ".part", ".crdownload")
-TEMP_PREFIXES = ("#", "~$")
 _URL_SAFE_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]*")
 _ATX_HEADING = re.compile(r" {0,3}#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*")
 _SETEXT_RULE = re.compile(r" {0,3}=+[ \t]*")
 _INLINE_MARKS = re.compile(r"[*`]")
-
-
-def is_candidate(relpath: str, extensions: tuple[str, ...] = (".md", ".markdown", ".txt", ".pdf")) -> bool:
-    """Whether the file at ``relpath`` (relative, POSIX) may be a post worth reading.
-
-    False for hidden files and folders, editor and download temp files (``x~``, ``.x.swp``, ``#x#``,
-    ``.#x``), section pages (``_index.md``) and extensions not in ``extensions``.
-    """
-    parts = relpath.split("/")
-    name = parts[-1]
-    if not name or any(part.startswith(".") for part in parts):
-        return False
-    if is_temp_name(name):
-        return False
-    stem, dot, ext = name.lower().rpartition(".")
-    if not dot or not stem or stem == "_index":
-        return False
-    return any(f".{ext}" == known.lower() for known in extensions)
-
-
-def is_temp_name(name: str) -> bool:
-    """Whether a file name is an editor's or a download's temporary file (the readers and the watcher agree)."""
-    lower = name.lower()
-    return lower.endswith(TEMP_SUFFIXES) or lower.startswith(TEMP_PREFIXES)
-
-
-SIDECAR_SUFFIX = ".toml"
-SIDECAR_FOR = (".txt", ".pdf")  # files that cannot carry front matter of their own
 
 
 def read(

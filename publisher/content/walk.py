@@ -1,0 +1,363 @@
+"""Walking the content folder: which files are candidates, and which of them changed since the last scan.
+
+Light on purpose (the selection rules and the store's stamps, no readers): a command starts the walk of an
+unchanged folder ahead, in a child process (:class:`Ahead`), while it loads the readers and the feed code,
+so that the stats of 10,000 files and the loading of the code that reads the few changed ones overlap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import marshal
+import operator
+import os
+import stat
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from publisher.content import selection
+
+if TYPE_CHECKING:
+    from publisher.config import Config
+
+logger = logging.getLogger("publisher.content.scanner")
+
+# Editor, office and download droppings that never hold content: x~, .x.swp, x.bak, #x#, ~$x, x.part.
+TEMP_SUFFIXES = ("~", ".swp", ".swx", ".swo", ".tmp", ".bak", ".orig", ".part", ".crdownload")
+TEMP_PREFIXES = ("#", "~$")
+SIDECAR_SUFFIX = ".toml"
+SIDECAR_FOR = (".txt", ".pdf")  # files that cannot carry front matter of their own
+# The reason a file is skipped with when another file holds its id (it is looked at again every scan).
+DUPLICATE = "duplicate id"
+_RULES_VERSION = 1  # moved on when the code's own rules (is_candidate, selection) change
+
+
+def selection_rules(config: Config) -> str:
+    """The settings that decide which files are candidates, as text to compare with the recorded ones."""
+    content = config.content
+    return json.dumps([_RULES_VERSION, list(content.extensions), list(content.include), list(content.excluded)])
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file of the content folder the scan may read."""
+
+    relpath: str
+    path: str
+    size: int
+    mtime_ns: int
+    problem: str = ""  # set when the file must be skipped without reading
+    sidecar: bool = False  # a sidecar file (PATH.toml) pins some of its fields
+
+
+def is_candidate(relpath: str, extensions: tuple[str, ...] = (".md", ".markdown", ".txt", ".pdf")) -> bool:
+    """Whether the file at ``relpath`` (relative, POSIX) may be a post worth reading.
+
+    False for hidden files and folders, editor and download temp files (``x~``, ``.x.swp``, ``#x#``,
+    ``.#x``), section pages (``_index.md``) and extensions not in ``extensions``.
+    """
+    parts = relpath.split("/")
+    name = parts[-1]
+    if not name or any(part.startswith(".") for part in parts):
+        return False
+    if is_temp_name(name):
+        return False
+    stem, dot, ext = name.lower().rpartition(".")
+    if not dot or not stem or stem == "_index":
+        return False
+    return any(f".{ext}" == known.lower() for known in extensions)
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether a file name is an editor's or a download's temporary file (the readers and the watcher agree)."""
+    lower = name.lower()
+    return lower.endswith(TEMP_SUFFIXES) or lower.startswith(TEMP_PREFIXES)
+
+
+_NAME = operator.attrgetter("name")
+
+
+def walk(
+    root: Path,
+    config: Config,
+    left_out: Counter[str],
+    *,
+    known: dict[str, tuple[int, int, bool]] | None = None,
+    unchanged: list[str] | None = None,
+) -> Iterator[Candidate]:
+    """The candidate files under ``root``, in a stable order.
+
+    ``known``: path → (size, mtime_ns, skipped as a duplicate) as recorded for the same selection rules; a
+    plain file found with its recorded stamp, in a folder that is no page bundle, was a post last time and
+    is one still, so the rules are not asked again: its path goes to ``unchanged`` (given with ``known``)
+    instead of being yielded. A walk over an unchanged folder is mostly stats.
+    """
+    if known is not None and unchanged is None:
+        raise ValueError("a walk given the recorded stamps needs a list for the unchanged files")
+    stack = [(root, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except OSError as exc:
+            logger.warning("%s: cannot list folder (%s)", folder, exc.strerror or exc)
+            continue
+        # Only the names that make a page bundle matter to bundle_asset: filtered once per folder, not once
+        # per file (a folder of 3,000 posts would cost 9 million comparisons).
+        names = [
+            e.name for e in entries if len(e.name) <= _BUNDLE_NAME_MAX and e.name.lower() in selection.BUNDLE_INDEXES
+        ]
+        if known is not None and unchanged is not None and not names:
+            entries = _unchanged_files(entries, prefix, known, unchanged)
+        entries.sort(key=_NAME)
+        subfolders = []
+        for entry in entries:
+            rel = prefix + entry.name
+            if entry.name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if left_out_by_rules(rel, config, left_out, is_file=not is_dir, names=names):
+                continue
+            if is_dir:
+                subfolders.append((Path(entry.path), rel + "/"))
+                continue
+            if entry.is_symlink():
+                cand = candidate(root, rel, Path(entry.path), True)
+                if cand is not None:
+                    yield cand
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                yield Candidate(rel, entry.path, 0, 0, f"cannot read ({exc.strerror or exc})")
+                continue
+            if stat.S_ISREG(st.st_mode):
+                yield with_sidecar(Candidate(rel, entry.path, st.st_size, st.st_mtime_ns))
+        stack.extend(reversed(subfolders))
+
+
+# The longest name in selection.BUNDLE_INDEXES: longer names are not compared.
+_BUNDLE_NAME_MAX = max(map(len, selection.BUNDLE_INDEXES))
+
+
+def _unchanged_files(
+    entries: list[os.DirEntry[str]], prefix: str, known: dict[str, tuple[int, int, bool]], unchanged: list[str]
+) -> list[os.DirEntry[str]]:
+    """The entries of one folder (no page bundle) that are not plain files found with their recorded stamp;
+    the paths of those that are go to ``unchanged``. The stamp of a file that may have a sidecar counts the
+    sidecar's (:func:`with_sidecar`); a file skipped as a duplicate (looked at again every scan) is never
+    unchanged here."""
+    rest = []
+    for entry in entries:
+        rel = prefix + entry.name
+        stamp = known.get(rel)
+        if stamp is not None and not stamp[2] and entry.is_file(follow_symlinks=False):
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                pass  # the long way says why
+            else:
+                size, mtime_ns = st.st_size, st.st_mtime_ns
+                if rel.lower().endswith(SIDECAR_FOR):
+                    size, mtime_ns, _ = sidecar_stamp(entry.path, size, mtime_ns)
+                if mtime_ns == stamp[1] and size == stamp[0]:
+                    unchanged.append(rel)
+                    continue
+        rest.append(entry)
+    return rest
+
+
+def one(root: Path, rel: str, config: Config, left_out: Counter[str]) -> Candidate | None:
+    rel = rel.replace(os.sep, "/").lstrip("/")
+    if any(part.startswith(".") for part in rel.split("/")):
+        return None
+    folder = (root / rel).parent
+    try:
+        names = [n for n in os.listdir(folder) if n.lower() in selection.BUNDLE_INDEXES] if "/" in rel else []
+    except OSError:
+        names = []
+    parts = rel.split("/")
+    if any(left_out_by_rules("/".join(parts[:n]), config, left_out, is_file=False) for n in range(1, len(parts))):
+        return None
+    if left_out_by_rules(rel, config, left_out, is_file=True, names=names):
+        return None
+    path = root / rel
+    if not os.path.lexists(path):
+        return None
+    return candidate(root, rel, path, path.is_symlink())
+
+
+def left_out_by_rules(
+    rel: str, config: Config, counts: Counter[str], *, is_file: bool, names: Iterable[str] = ()
+) -> bool:
+    """Whether a file or folder is not read: not a candidate name, or left out by the selection rules (which
+    are counted, for the build summary)."""
+    if is_file and not is_candidate(rel, config.content.extensions):
+        return True
+    reason = selection.left_out(rel, config.content.include, config.content.excluded, is_file=is_file)
+    if reason is None and is_file and selection.bundle_asset(rel, names):
+        reason = selection.LEFT_OUT_BUNDLE_ASSET
+    if reason is None:
+        return False
+    if is_file:
+        counts[reason] += 1
+    return True
+
+
+def candidate(root: Path, rel: str, path: Path, is_link: bool) -> Candidate | None:
+    try:
+        if is_link:
+            target = path.resolve()
+            if not target.is_relative_to(root.resolve()):
+                return Candidate(rel, str(path), 0, 0, "symlink leads outside the content folder")
+        st = path.stat()
+    except OSError as exc:
+        return Candidate(rel, str(path), 0, 0, f"cannot read ({exc.strerror or exc})")
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return with_sidecar(Candidate(rel, str(path), st.st_size, st.st_mtime_ns))
+
+
+def with_sidecar(cand: Candidate) -> Candidate:
+    """A file with a sidecar (brief.pdf.toml) counts as changed when either changes: its size and time take
+    the sidecar's in."""
+    if not cand.relpath.lower().endswith(SIDECAR_FOR):
+        return cand
+    size, mtime_ns, sidecar = sidecar_stamp(cand.path, cand.size, cand.mtime_ns)
+    return dataclasses.replace(cand, size=size, mtime_ns=mtime_ns, sidecar=True) if sidecar else cand
+
+
+def sidecar_stamp(path: str, size: int, mtime_ns: int) -> tuple[int, int, bool]:
+    """The (size, mtime_ns) of the file at ``path`` with its sidecar's taken in, and whether it has one."""
+    try:
+        st = os.stat(path + SIDECAR_SUFFIX)
+    except OSError:
+        return size, mtime_ns, False
+    return size + st.st_size + 1, max(mtime_ns, st.st_mtime_ns), True
+
+
+# -- a walk made ahead ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Walked:
+    """A whole walk compared with the store, made ahead under the selection rules ``rules`` (as recorded in
+    the store when it read the stamps): what a scan finds when nothing moves in between."""
+
+    rules: str
+    unchanged: int  # files found with their recorded stamp
+    candidates: list[Candidate]  # the others, in walk order
+    gone: list[str]  # recorded files the walk did not find
+    stamps: dict[str, tuple[int, int, bool]]  # the recorded stamps of the candidates and the gone
+    left_out: Counter[str]
+    logs: list[tuple[str, int, str]]  # (logger, level, message) logged by the walk, to log again
+
+
+class Ahead:
+    """A walk of the whole content folder in a child process, started before the command loads the code
+    that reads files and writes feeds: on two cores the two overlap. The scan takes its result when it
+    finds the store as the walk did (same selection rules, no authors change); else it walks itself.
+
+    The child only reads: the store's stamps through a connection of its own, and the folder."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self._pid = pid
+        self._fd = fd
+
+    @classmethod
+    def start(cls, config: Config) -> Ahead | None:
+        """Fork the walk; None where processes cannot fork."""
+        if not hasattr(os, "fork"):
+            return None
+        read_end, write_end = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            return None
+        if pid == 0:  # the child: walk, write the result, leave without the parent's exit handlers
+            code = 1
+            try:
+                os.close(read_end)
+                data = marshal.dumps(_walk_ahead(config))
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(write_end, view) :]
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        return cls(pid, read_end)
+
+    def discard(self) -> None:
+        """The walk is not wanted: stopped, and its process reaped."""
+        import signal
+
+        os.close(self._fd)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signal.SIGKILL)
+        os.waitpid(self._pid, 0)
+
+    def result(self) -> Walked | None:
+        """Wait for the walk; None when it did not finish or had nothing to offer."""
+        chunks = []
+        try:
+            while chunk := os.read(self._fd, 1 << 20):
+                chunks.append(chunk)
+        finally:
+            os.close(self._fd)
+            _, status = os.waitpid(self._pid, 0)
+        if status != 0 or not chunks:
+            return None
+        raw = marshal.loads(b"".join(chunks))
+        if raw is None:
+            return None
+        rules, unchanged, candidates, gone, stamps, left_out, logs = raw
+        return Walked(
+            rules,
+            unchanged,
+            [Candidate(*c) for c in candidates],
+            gone,
+            stamps,
+            Counter(left_out),
+            logs,
+        )
+
+
+def _walk_ahead(config: Config) -> Any:
+    """The child's work, as plain values for marshal: None unless the store holds stamps recorded under the
+    selection rules of ``config``."""
+    from publisher.store import ahead
+
+    rules = selection_rules(config)
+    recorded = ahead.stamps(config.paths.database, DUPLICATE, rules)
+    if recorded is None:
+        return None
+    logs: list[tuple[str, int, str]] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            logs.append((record.name, record.levelno, record.getMessage()))
+
+    logger.handlers[:] = [Keep()]
+    logger.propagate = False
+    left_out: Counter[str] = Counter()
+    unchanged: list[str] = []
+    candidates = list(walk(config.paths.content, config, left_out, known=recorded, unchanged=unchanged))
+    seen = set(unchanged)
+    seen.update(c.relpath for c in candidates)
+    gone = [path for path in recorded if path not in seen]
+    stamps = {path: recorded[path] for path in [c.relpath for c in candidates] + gone if path in recorded}
+    plain = [dataclasses.astuple(c) for c in candidates]
+    return rules, len(unchanged), plain, gone, stamps, dict(left_out), logs

@@ -1,0 +1,145 @@
+"""A walk made ahead in a child process (walk.Ahead) gives a scan exactly what its own walk would: the same
+report, the same store; and it is not taken when the store moved under it (rules, authors)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from publisher import config as config_mod
+from publisher.config import Config
+from publisher.content import walk
+from publisher.content.scanner import ScanReport, scan
+from publisher.store import Store
+from tests.conftest import write_config
+
+POST = (
+    '---\ntitle: "{title}"\ndate: 2026-03-0{day}T06:15:00\nauthor: "Ana Ruiz"\ncategories: [News]\n---\n\n'
+    "Text {title}.\n"
+)
+
+
+def put(root: Path, rel: str, text: str) -> None:
+    path = root / "content" / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def a_site(folder: Path) -> Config:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_config(folder)
+    for i in range(1, 8):
+        put(folder, f"posts/2026/p{i}.md", POST.format(title=f"Post {i}", day=i))
+    put(folder, "briefs/b1.txt", "Port strike ends\n\nBy Tomas Berg\n\nThe port reopened on Monday.\n")
+    put(folder, "briefs/b1.txt.toml", 'title = "Pinned"\n')
+    put(folder, "README.md", "# not a post\n")
+    put(folder, "bundle/index.md", POST.format(title="Bundle", day=8))
+    put(folder, "bundle/notes.md", "an asset\n")
+    return config_mod.load(folder / "publisher.toml")
+
+
+def changes(folder: Path) -> None:
+    root = folder / "content"
+    (root / "posts/2026/p2.md").write_text(POST.format(title="Post 2 edited", day=2), encoding="utf-8")
+    (root / "posts/2026/p3.md").unlink()
+    put(folder, "posts/2026/new.md", POST.format(title="New", day=9))
+    put(folder, "posts/2026/p1-copy.md", (root / "posts/2026/p1.md").read_text(encoding="utf-8"))
+    (root / "briefs/b1.txt.toml").write_text('title = "Pinned again"\n', encoding="utf-8")
+    stamp = (root / "posts/2026/p4.md").stat()
+    os.utime(root / "posts/2026/p4.md", ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 10**9))  # touched only
+    (root / "posts/2026/p5.md").write_text("---\ntitle: [unclosed\n---\nText\n", encoding="utf-8")  # skipped
+
+
+def summary(report: ScanReport) -> tuple[object, ...]:
+    return (
+        report.files_seen,
+        report.files_read,
+        report.unchanged,
+        sorted(report.added),
+        sorted(report.updated),
+        sorted(report.removed),
+        report.drafts,
+        sorted(report.skipped.items()),
+        sorted(report.left_out.items()),
+        sorted(map(str, report.touched.keys)),
+    )
+
+
+def stored(store: Store) -> list[tuple[object, ...]]:
+    rows = store.conn.execute("SELECT key, uid, title, source_path, deleted_at IS NULL FROM items ORDER BY key")
+    sources = store.conn.execute("SELECT path, size, sha256, item_key, status, reason FROM sources")
+    return [*rows.fetchall(), *sorted(sources.fetchall())]
+
+
+def twin_sites(tmp_path: Path) -> tuple[Config, Config]:
+    """Two copies of one scanned site, changed alike."""
+    config = a_site(tmp_path / "a")
+    with Store(config.paths.database) as store:
+        scan(config, store)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    changes(tmp_path / "a")
+    changes(tmp_path / "b")
+    return config, config_mod.load(tmp_path / "b" / "publisher.toml")
+
+
+def test_a_scan_given_the_walk_made_ahead_finds_what_its_own_walk_finds(tmp_path: Path) -> None:
+    mine, theirs = twin_sites(tmp_path)
+    ahead = walk.Ahead.start(mine)
+    assert ahead is not None
+    with Store(mine.paths.database) as store:
+        walked = scan(mine, store, ahead=ahead)
+        walked_rows = stored(store)
+    with Store(theirs.paths.database) as store:
+        itself = scan(theirs, store)
+        itself_rows = stored(store)
+    assert summary(walked) == summary(itself)
+    assert walked.added and walked.updated and walked.removed and walked.skipped  # the changes were seen
+    assert walked.unchanged == itself.unchanged > 0
+    # The same rows, but for the paths of the two sites.
+    assert [tuple(str(v).replace("/a/", "/b/") for v in row) for row in walked_rows] == [
+        tuple(str(v) for v in row) for row in itself_rows
+    ]
+
+
+def test_the_walk_ahead_offers_nothing_under_other_selection_rules(tmp_path: Path) -> None:
+    config = a_site(tmp_path)
+    with Store(config.paths.database) as store:
+        scan(config, store)
+    write_config(tmp_path, '[content]\nexclude = ["briefs/"]\n')
+    changed = config_mod.load(tmp_path / "publisher.toml")
+    ahead = walk.Ahead.start(changed)
+    assert ahead is not None
+    assert ahead.result() is None
+    ahead = walk.Ahead.start(changed)
+    with Store(changed.paths.database) as store:
+        report = scan(changed, store, ahead=ahead)
+    assert report.removed == ["briefs/b1"]  # the scan walked itself, under the new rules
+
+
+def test_the_walk_ahead_of_a_store_not_made_yet_offers_nothing(tmp_path: Path) -> None:
+    config = a_site(tmp_path)
+    ahead = walk.Ahead.start(config)
+    assert ahead is not None
+    assert ahead.result() is None
+    ahead = walk.Ahead.start(config)
+    with Store(config.paths.database) as store:
+        report = scan(config, store, ahead=ahead)
+    assert len(report.added) == 9 and report.unchanged == 0
+
+
+def test_a_walk_not_taken_is_stopped_and_reaped(tmp_path: Path) -> None:
+    config = a_site(tmp_path)
+    with Store(config.paths.database) as store:
+        scan(config, store)
+    ahead = walk.Ahead.start(config)
+    assert ahead is not None
+    pid = ahead._pid
+    with Store(config.paths.database) as store:
+        scan(config, store, only=["posts/2026/p1.md"], ahead=ahead)  # a watcher's scan walks no folder
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # reaped already
+    else:
+        raise AssertionError("the walk's process was left behind")
