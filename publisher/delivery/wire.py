@@ -51,10 +51,17 @@ class Wire(asyncio.Protocol):
     # -- asyncio.Protocol -------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        while self._parse_one():
-            pass
-        if len(self._buffer) > MAX_REPLY_BYTES:
+        buffer = self._buffer
+        buffer += data
+        pos = 0
+        while True:
+            used = self._parse_one(pos)
+            if used <= pos:
+                break
+            pos = used
+        if pos:
+            del buffer[:pos]  # once for all the replies taken, not once per reply
+        if len(buffer) > MAX_REPLY_BYTES:
             self._fail(SMTPResponseException(-1, "reply too long"))
             self.transport.abort()
         self._wake()
@@ -70,27 +77,36 @@ class Wire(asyncio.Protocol):
 
     # -- reading and writing ----------------------------------------------------------------------------
 
-    def _parse_one(self) -> bool:
-        lines: list[bytes] = []
-        pos = 0
-        while True:
-            end = self._buffer.find(b"\n", pos)
+    def _parse_one(self, pos: int) -> int:
+        """Take the reply starting at ``pos`` in the buffer; where the next one starts, or ``pos`` until the
+        whole reply has arrived (or when it is malformed: the connection is then failed)."""
+        buffer = self._buffer
+        end = buffer.find(b"\n", pos)
+        if end < 0:
+            return pos
+        first = bytes(buffer[pos:end]).rstrip(b"\r")
+        lines = [first]
+        after = end + 1
+        line = first
+        while line[3:4] == b"-":  # a multi-line reply: "250-..." up to "250 ..."
+            end = buffer.find(b"\n", after)
             if end < 0:
-                return False
-            line = bytes(self._buffer[pos:end]).rstrip(b"\r")
-            pos = end + 1
+                return pos
+            line = bytes(buffer[after:end]).rstrip(b"\r")
+            after = end + 1
             lines.append(line)
-            if line[3:4] != b"-":
-                break
-        del self._buffer[:pos]
         try:
-            code = int(lines[0][:3])
+            code = int(first[:3])
         except ValueError:
-            self._fail(SMTPResponseException(-1, f"malformed reply {lines[0][:80]!r}"))
+            self._fail(SMTPResponseException(-1, f"malformed reply {first[:80]!r}"))
             self.transport.abort()
-            return False
-        self._replies.append((code, "\n".join(line[4:].decode("utf-8", "replace") for line in lines)))
-        return True
+            return pos
+        if len(lines) == 1:
+            text = first[4:].decode("utf-8", "replace")
+        else:
+            text = "\n".join(line[4:].decode("utf-8", "replace") for line in lines)
+        self._replies.append((code, text))
+        return after
 
     def _fail(self, error: Exception) -> None:
         if self._error is None:
