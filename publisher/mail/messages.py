@@ -401,6 +401,8 @@ def _payload(row: Row) -> dict[str, Any]:
         raw = row["payload"]
     except (KeyError, IndexError, AttributeError):
         return {}
+    if type(raw) is dict:  # what delivery hands over, once per message: read here, never changed
+        return raw
     if isinstance(raw, Mapping):
         return dict(raw)
     try:
