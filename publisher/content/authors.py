@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from publisher.config import Config
 from publisher.models import ParsedItem, ParsedSection
 from publisher.text import one_line
@@ -81,6 +79,8 @@ def _parse(path: Path) -> Any:
         return tomllib.loads(text)
     if path.suffix == ".json":
         return json.loads(text)
+    import yaml  # here: most sites keep no authors data
+
     return yaml.load(text, Loader=yaml.CSafeLoader)
 
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, tzinfo
-from typing import Any, Literal
-
-import yaml
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from typing import TYPE_CHECKING, Any, Literal
 
 from publisher.content.readers import dates
 from publisher.errors import ContentError
 from publisher.text import one_line, xml_safe
+
+if TYPE_CHECKING:
+    import yaml
 
 Kind = Literal["yaml", "toml"]
 _CLOSERS: dict[Kind, tuple[str, ...]] = {"yaml": ("---", "..."), "toml": ("+++",)}
@@ -106,6 +107,11 @@ def parse(path: str, part: Split) -> dict[str, Any]:
     """The front matter as a mapping with lower-case keys. Raises ContentError with the line of a syntax error."""
     if part.kind == "toml":
         return _toml(path, part)
+    simple = _simple_yaml(part.source)
+    if simple is not None:
+        return _mapping(path, part, simple)
+    import yaml  # here: front matter of one line per plain key is read without it
+
     try:
         # The C loader: the pure-Python one is several times slower, and 10,000 files add up.
         raw = _yaml(part.source)
@@ -152,6 +158,8 @@ def _yaml(source: str) -> Any:
     strings, lists and dicts here, and only other scalars (dates, numbers, booleans) go through PyYAML's
     constructor, whose bookkeeping per node costs as much as the parsing. Anything else (aliases used twice,
     merge keys, other tags, unhashable keys) is left to PyYAML whole, so the result and errors stay its own."""
+    import yaml
+
     loader = yaml.CSafeLoader(source)
     try:
         node = loader.get_single_node()
@@ -175,6 +183,8 @@ _SCALARS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "flo
 
 
 def _plain(loader: yaml.CSafeLoader, node: yaml.Node, seen: set[int]) -> Any:
+    import yaml
+
     kind = type(node)
     if kind is yaml.ScalarNode:
         if node.tag == _STR:
@@ -197,9 +207,114 @@ def _plain(loader: yaml.CSafeLoader, node: yaml.Node, seen: set[int]) -> Any:
     raise _NotPlain
 
 
+_KEY_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?: +(.*))?")
+_WORD = r"[A-Za-z][A-Za-z0-9_.-]*(?: [A-Za-z0-9_.-]+)*"
+_PLAIN = re.compile(_WORD)
+_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9 _.,'()/!?&+-]*")
+_INT = re.compile(r"0|[1-9][0-9]*")
+_STAMP = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(Z|[+-][0-9]{2}:[0-9]{2})?)?"
+)
+_BOOLS = {
+    **dict.fromkeys(("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
+    **dict.fromkeys(("no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
+}
+_NULLS = frozenset(("~", "null", "Null", "NULL"))
+_NOT_TEXT = frozenset(_BOOLS) | _NULLS
+
+
+class _Unsure(Exception):
+    pass
+
+
+def _simple_yaml(source: str) -> dict[str, Any] | None:
+    """Front matter written as one ``key: value`` line per key, read without PyYAML (whose import costs a
+    command more than reading one file): quoted text without escapes, plain words, whole numbers, booleans,
+    dates and times, and flow lists of words or quoted text, each made into exactly what PyYAML's safe loader
+    makes of it. None for anything else (indentation, block lists, comments after a value, escapes, other
+    scalars...), which PyYAML reads, with its own errors."""
+    table: dict[str, Any] = {}
+    for line in source.split("\n"):
+        if not line.strip(" ") or line.startswith("#"):
+            continue
+        if not line.isprintable():
+            return None
+        m = _KEY_LINE.fullmatch(line.rstrip(" "))
+        if m is None or m[1] in _NOT_TEXT:
+            return None
+        try:
+            table[m[1]] = _value(m[2] or "")
+        except _Unsure:
+            return None
+    return table or None
+
+
+def _value(text: str) -> Any:
+    if not text:
+        return None
+    if text[0] == '"':
+        inner = text[1:-1]
+        if len(text) < 2 or text[-1] != '"' or '"' in inner or "\\" in inner:
+            raise _Unsure
+        return inner
+    if text[0] == "'":
+        inner = text[1:-1]
+        if len(text) < 2 or text[-1] != "'" or "'" in inner:
+            raise _Unsure
+        return inner
+    if text[0] == "[":
+        if text[-1] != "]":
+            raise _Unsure
+        inner = text[1:-1].strip(" ")
+        if not inner:
+            return []
+        return [_item(item.strip(" ")) for item in inner.split(",")]
+    if text in _BOOLS:
+        return _BOOLS[text]
+    if text in _NULLS:
+        return None
+    if _INT.fullmatch(text):
+        return int(text)
+    stamp = _STAMP.fullmatch(text)
+    if stamp is not None:
+        return _timestamp(stamp)
+    if _TEXT.fullmatch(text) and ": " not in text and " #" not in text and not text.endswith(":"):
+        return text
+    raise _Unsure
+
+
+def _item(text: str) -> str:
+    """One item of a flow list (split at its commas): plain text, or quoted text without quotes inside."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        inner = text[1:-1]
+        if text[0] not in inner and "\\" not in inner:
+            return inner
+    elif _PLAIN.fullmatch(text) and text not in _NOT_TEXT:
+        return text
+    raise _Unsure
+
+
+def _timestamp(m: re.Match[str]) -> date | datetime:
+    try:
+        year, month, day = int(m[1]), int(m[2]), int(m[3])
+        if m[4] is None:
+            return date(year, month, day)
+        tz = None
+        if m[7] == "Z":
+            tz = UTC
+        elif m[7]:
+            delta = timedelta(hours=int(m[7][1:3]), minutes=int(m[7][4:6]))
+            tz = timezone(-delta if m[7][0] == "-" else delta)
+        return datetime(year, month, day, int(m[4]), int(m[5]), int(m[6]), tzinfo=tz)
+    except ValueError:
+        raise _Unsure from None
+
+
 def _failing_line(part: Split, error: type[BaseException]) -> int | None:
     """The line of a value libyaml read but could not build (``date: 2026-02-30``), which its error does not
     say: the first top-level line that fails the same way when loaded on its own. Only run on the error path."""
+    import yaml
+
     for number, line in enumerate(part.source.split("\n")):
         if not line[:1].strip() or ":" not in line:
             continue
