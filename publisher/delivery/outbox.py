@@ -87,6 +87,8 @@ _HOURLY_BUCKET_KEY = "outbox.hourly_bucket"
 # How often the drain's checkpoint thread copies the write-ahead log into the database: at a few thousand
 # messages a second, about the thousand pages after which SQLite would have done it in the commit.
 CHECKPOINT_SECONDS = 0.1
+# The log's length (pages of 4 KiB) at which the checkpoint thread has it start over (see _Checkpoints).
+RESTART_PAGES = 4000
 
 T = TypeVar("T")
 
@@ -451,8 +453,11 @@ class _Checkpoints:
     SQLite checkpoints in the connection whose commit crossed 1000 pages of log, and a checkpoint waits for
     two syncs of the disk: in the ledger's commits, that would stop the event loop, every connection with it,
     every few hundred messages. During a drain its connection does not checkpoint; this thread does, every
-    :data:`CHECKPOINT_SECONDS`, through a connection of its own (PASSIVE: it never blocks the writer). Without
-    that connection (it cannot be opened) SQLite's own checkpoints stay on.
+    :data:`CHECKPOINT_SECONDS`, through a connection of its own: PASSIVE, so the ledger's commits go on
+    meanwhile. Those never let the log start over, so once it holds :data:`RESTART_PAGES` the thread also
+    copies the little left with the writer held off (RESTART), and the log is written from its start again;
+    at the end, the log is copied and emptied (TRUNCATE). Without that connection (it cannot be opened)
+    SQLite's own checkpoints stay on.
     """
 
     def __init__(self, store: Store, interval: float = CHECKPOINT_SECONDS) -> None:
@@ -486,10 +491,17 @@ class _Checkpoints:
     def _run(self) -> None:
         assert self._own is not None
         warned = False
-        while not self._stop.wait(self.interval):
+        while True:
+            stopping = self._stop.wait(self.interval)
             try:
-                store_outbox.checkpoint(self._own)
+                if stopping:
+                    store_outbox.checkpoint(self._own, "TRUNCATE")
+                    return
+                if store_outbox.checkpoint(self._own) >= RESTART_PAGES:
+                    store_outbox.checkpoint(self._own, "RESTART")
             except Exception as exc:  # the next one may succeed; the log is only longer meanwhile
+                if stopping:
+                    return
                 if not warned:
                     log.warning("outbox: cannot copy the write-ahead log into the store: %s", exc)
                     warned = True

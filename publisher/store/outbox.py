@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from publisher.store.db import Store
@@ -178,10 +178,15 @@ def resume_checkpoints(store: Store) -> None:
     store.conn.execute("PRAGMA wal_autocheckpoint = 1000")
 
 
-def checkpoint(store: Store) -> int:
-    """Copy what the write-ahead log holds into the database, without waiting for readers or writers
-    (PASSIVE); the number of pages the log holds."""
-    row = store.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+def checkpoint(store: Store, mode: Literal["PASSIVE", "RESTART", "TRUNCATE"] = "PASSIVE") -> int:
+    """Copy what the write-ahead log holds into the database; the number of pages the log held.
+
+    PASSIVE never waits for readers or writers, but while a writer keeps committing it never finishes either,
+    so the log is never started over and grows. RESTART and TRUNCATE wait for the writer and hold off the next
+    one while they copy what is left, then have the log written from its start again (TRUNCATE also empties
+    the file).
+    """
+    row = store.conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
     return int(row[1]) if row else 0
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from publisher.config import Config
-from publisher.delivery import Envelope, verp
+from publisher.delivery import Envelope, outbox, verp
 from publisher.delivery.loop import run
 from publisher.delivery.outbox import (
     DrainReport,
@@ -430,3 +430,32 @@ def test_a_drain_leaves_checkpoints_to_its_own_thread(make_config: Callable[...,
                 assert time.monotonic() < deadline, "the write-ahead log was never copied"
                 time.sleep(0.02)
         assert store.scalar("PRAGMA wal_autocheckpoint") == 1000
+        # At the end the log is copied and emptied: nothing is left for the last connection to copy on closing.
+        assert path.with_name(path.name + "-wal").stat().st_size == 0
+
+
+@pytest.mark.parametrize("restart_pages", [20, 10**9])
+def test_the_write_ahead_log_starts_over_during_a_long_drain(
+    restart_pages: int, make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Commits that never stop keep a PASSIVE checkpoint from ever finishing: without a RESTART now and then
+    # the log would grow with every message sent (10**9: never restarted, the control).
+    monkeypatch.setattr(outbox, "RESTART_PAGES", restart_pages)
+    config = make_config()
+    wal = config.paths.database.with_name(config.paths.database.name + "-wal")
+    largest = 0
+    with Store(config.paths.database) as store:
+        add_subscribers(store, 50)
+        with _Checkpoints(store, interval=0.005):
+            # The ledger's pattern: small commits one after another, a short pause now and then.
+            for n in range(3000):
+                with store.transaction() as conn:
+                    conn.execute("UPDATE outbox SET updated_at = ? WHERE id = ?", (str(n), n % 50 + 1))
+                if n % 20 == 0:
+                    time.sleep(0.001)
+                    largest = max(largest, wal.stat().st_size)
+    pages = largest // 4096
+    if restart_pages == 20:
+        assert pages < 500, f"the log grew to {pages} pages"
+    else:
+        assert pages >= 1500, f"the control's log stayed at {pages} pages: the test shows nothing"
