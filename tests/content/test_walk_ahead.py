@@ -107,25 +107,23 @@ def test_the_walk_ahead_offers_nothing_under_other_selection_rules(tmp_path: Pat
     with Store(config.paths.database) as store:
         scan(config, store)
     write_config(tmp_path, '[content]\nexclude = ["briefs/"]\n')
-    changed = config_mod.load(tmp_path / "publisher.toml")
-    ahead = walk.Ahead.start(changed)
-    assert ahead is not None
-    assert ahead.result() is None
-    ahead = walk.Ahead.start(changed)
-    with Store(changed.paths.database) as store:
-        report = scan(changed, store, ahead=ahead)
+    report = _scanned_without_the_walk_ahead(config_mod.load(tmp_path / "publisher.toml"))
     assert report.removed == ["briefs/b1"]  # the scan walked itself, under the new rules
 
 
 def test_the_walk_ahead_of_a_store_not_made_yet_offers_nothing(tmp_path: Path) -> None:
-    config = a_site(tmp_path)
+    report = _scanned_without_the_walk_ahead(a_site(tmp_path))
+    assert len(report.added) == 9 and report.unchanged == 0
+
+
+def _scanned_without_the_walk_ahead(config: Config) -> ScanReport:
+    """A walk started ahead under ``config`` offers nothing; a scan given one walks itself."""
     ahead = walk.Ahead.start(config)
     assert ahead is not None
     assert ahead.result() is None
     ahead = walk.Ahead.start(config)
     with Store(config.paths.database) as store:
-        report = scan(config, store, ahead=ahead)
-    assert len(report.added) == 9 and report.unchanged == 0
+        return scan(config, store, ahead=ahead)
 
 
 def test_a_walk_not_taken_is_stopped_and_reaped(tmp_path: Path) -> None:
