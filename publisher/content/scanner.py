@@ -76,8 +76,8 @@ def scan(
     force = _authors_changed(store, people)
     known: dict[str, SourceRecord] | None = None
     # The selection rules the recorded files were chosen by, when every one was (see _walk).
-    rules = _selection_rules(config)
-    same_rules = db.get_meta(store, _RULES_META) == rules
+    rules = walk.selection_rules(config)
+    same_rules = db.get_meta(store, db.RULES_META) == rules
     # Files found as they were recorded: counted, never read (a walk over an unchanged folder is mostly stats).
     unchanged: list[str] = []
     walked = None
@@ -100,10 +100,10 @@ def scan(
         fast = stamps if same_rules and not force else None
         candidates = list(_walk(root, config, report.left_out, known=fast, unchanged=unchanged))
     else:
-        if not same_rules and db.get_meta(store, _RULES_META):
+        if not same_rules and db.get_meta(store, db.RULES_META):
             # Files are recorded under other rules than the last walk's: the next walk asks the rules again.
             with store.transaction():
-                db.set_meta(store, _RULES_META, "")
+                db.set_meta(store, db.RULES_META, "")
         known = _known_sources(store, only)
         # A file skipped because another held its id is looked at again: the other may be gone now.
         duplicates = _known_sources(store, None, duplicates=True)
@@ -160,13 +160,9 @@ def scan(
     if (only is None or force) and not same_rules:
         # Every recorded file was chosen by these rules now (recorded last, so a scan cut short asks again).
         with store.transaction():
-            db.set_meta(store, _RULES_META, rules)
+            db.set_meta(store, db.RULES_META, rules)
     _log_summary(report)
     return report
-
-
-_RULES_META = "selection_rules"
-_selection_rules = walk.selection_rules
 
 
 def _authors_changed(store: Store, people: authors.Authors) -> bool:

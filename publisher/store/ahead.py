@@ -6,10 +6,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from publisher.store.content import RULES_META, meta_on, stamps_on
 from publisher.store.db import SCHEMA_VERSION
-
-# Where the scan records the selection rules every recorded file was chosen by (scanner._RULES_META).
-RULES_META = "selection_rules"
 
 
 def stamps(database: Path, duplicate_prefix: str, rules: str) -> dict[str, tuple[int, int, bool]] | None:
@@ -25,14 +23,9 @@ def stamps(database: Path, duplicate_prefix: str, rules: str) -> dict[str, tuple
     try:
         if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
             return None
-        row = conn.execute("SELECT value FROM meta WHERE key = ?", (RULES_META,)).fetchone()
-        if row is None or row[0] != rules:
+        if meta_on(conn, RULES_META) != rules:
             return None
-        rows = conn.execute(
-            "SELECT path, size, mtime_ns, substr(reason, 1, ?) = ? FROM sources",
-            (len(duplicate_prefix), duplicate_prefix),
-        )
-        return {path: (size, mtime_ns, bool(dup)) for path, size, mtime_ns, dup in rows}
+        return stamps_on(conn, duplicate_prefix)
     except sqlite3.Error:
         return None
     finally:
