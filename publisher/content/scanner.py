@@ -114,9 +114,7 @@ def scan(
     report.unchanged += len(unchanged)
     report.files_seen = len(candidates) + report.unchanged
     if gone is None:
-        seen = set(unchanged)
-        seen.update(cand.relpath for cand in candidates)
-        gone = [path for path in stamps if path not in seen]
+        gone = walk.gone_files(stamps, unchanged, candidates)
     now = now_utc()
     ctx = catalog.Context.load(config, store)
     to_read: list[_Candidate] = []

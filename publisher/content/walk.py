@@ -335,6 +335,13 @@ class Ahead:
         )
 
 
+def gone_files(recorded: Iterable[str], unchanged: Iterable[str], candidates: Iterable[Candidate]) -> list[str]:
+    """The recorded files a walk did not find: neither unchanged nor among its candidates."""
+    seen = set(unchanged)
+    seen.update(c.relpath for c in candidates)
+    return [path for path in recorded if path not in seen]
+
+
 def _walk_ahead(config: Config) -> Any:
     """The child's work, as plain values for marshal: None unless the store holds stamps recorded under the
     selection rules of ``config``."""
@@ -355,9 +362,7 @@ def _walk_ahead(config: Config) -> Any:
     left_out: Counter[str] = Counter()
     unchanged: list[str] = []
     candidates = list(walk(config.paths.content, config, left_out, known=recorded, unchanged=unchanged))
-    seen = set(unchanged)
-    seen.update(c.relpath for c in candidates)
-    gone = [path for path in recorded if path not in seen]
+    gone = gone_files(recorded, unchanged, candidates)
     stamps = {path: recorded[path] for path in [c.relpath for c in candidates] + gone if path in recorded}
     plain = [dataclasses.astuple(c) for c in candidates]
     return rules, len(unchanged), plain, gone, stamps, dict(left_out), logs
