@@ -183,10 +183,8 @@ _SCALARS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "flo
 
 
 def _plain(loader: yaml.CSafeLoader, node: yaml.Node, seen: set[int]) -> Any:
-    import yaml
-
-    kind = type(node)
-    if kind is yaml.ScalarNode:
+    kind = node.id  # PyYAML's name for the node's class: "scalar", "sequence" or "mapping"
+    if kind == "scalar":
         if node.tag == _STR:
             return node.value
         if node.tag in _SCALARS:
@@ -195,12 +193,12 @@ def _plain(loader: yaml.CSafeLoader, node: yaml.Node, seen: set[int]) -> Any:
     if id(node) in seen:  # an alias of a list or table (or one inside itself): PyYAML shares the object
         raise _NotPlain
     seen.add(id(node))
-    if kind is yaml.SequenceNode and node.tag == _SEQ:
+    if kind == "sequence" and node.tag == _SEQ:
         return [_plain(loader, item, seen) for item in node.value]
-    if kind is yaml.MappingNode and node.tag == _MAP:
+    if kind == "mapping" and node.tag == _MAP:
         table = {}
         for key_node, value_node in node.value:
-            if type(key_node) is not yaml.ScalarNode:  # a list or table as a key: PyYAML refuses it, its way
+            if key_node.id != "scalar":  # a list or table as a key: PyYAML refuses it, its way
                 raise _NotPlain
             table[_plain(loader, key_node, seen)] = _plain(loader, value_node, seen)
         return table
