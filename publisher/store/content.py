@@ -200,11 +200,11 @@ def bulk_writes(store: Store, files: int) -> Iterator[None]:
     if files < _BULK_FILES:
         yield
         return
-    store.conn.execute(f"PRAGMA wal_autocheckpoint = {_BULK_CHECKPOINT_PAGES}")
+    store.autocheckpoint(_BULK_CHECKPOINT_PAGES)
     try:
         yield
     finally:
-        store.conn.execute("PRAGMA wal_autocheckpoint = 1000")
+        store.autocheckpoint()
 
 
 _BULK_FILES = 1000

@@ -298,6 +298,11 @@ class Store:
 
     # -- life cycle -------------------------------------------------------------------------------------
 
+    def autocheckpoint(self, pages: int = 1000) -> None:
+        """Have a commit of this connection copy the write-ahead log into the database once it leaves ``pages``
+        pages or more there (0: never; 1000 is SQLite's default)."""
+        self.conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+
     def close(self) -> None:
         self.conn.close()
 

@@ -170,12 +170,12 @@ def fail(store: Store, row_id: int, *, attempts: int, error: str, stamp: str) ->
 
 def pause_checkpoints(store: Store) -> None:
     """No automatic checkpoint in this connection's commits (another connection runs :func:`checkpoint`)."""
-    store.conn.execute("PRAGMA wal_autocheckpoint = 0")
+    store.autocheckpoint(0)
 
 
 def resume_checkpoints(store: Store) -> None:
     """SQLite's default again: a checkpoint whenever a commit leaves 1000 pages or more in the log."""
-    store.conn.execute("PRAGMA wal_autocheckpoint = 1000")
+    store.autocheckpoint()
 
 
 def checkpoint(store: Store, mode: Literal["PASSIVE", "RESTART", "TRUNCATE"] = "PASSIVE") -> int:
