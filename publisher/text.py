@@ -14,9 +14,17 @@ import re
 _NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
+# The only ones of them ASCII text can hold: its check runs on bytes, several times faster than the pattern.
+_ASCII_NOT_TEXT = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+
+
 def xml_safe(text: str) -> str:
     """``text`` without the characters XML 1.0 forbids or discourages (lxml raises on the first kind, feed
     validators and HTML parsers complain about the second)."""
+    if text.isascii():
+        data = text.encode("ascii")
+        if len(data.translate(None, _ASCII_NOT_TEXT)) == len(data):
+            return text  # the common case: every feed entry's whole HTML, checked as it is serialized
     return _NOT_TEXT.sub("", text)
 
 
