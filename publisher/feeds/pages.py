@@ -22,6 +22,7 @@ walking ``prev-archive`` from the current document, never follow), so that makin
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import threading
 from collections import OrderedDict
@@ -335,11 +336,28 @@ def build_feed(r: Renderer, spec: FeedSpec, *, full: bool, changed_items: set[st
         for member in chunk:
             entry = loaded.get(member[0])
             if entry is not None:
-                feed.add(member, entry, r.fragment(entry, "atom"))
+                feed.add(member, entry, _Atom(functools.partial(r.fragment, entry, "atom")))
     result = feed.finish(full=full, changed_items=changed_items)
     with store.transaction():
         pager.record()
     return result
+
+
+class _Atom:
+    """An entry's Atom fragment, serialized the first time it is asked for: by an archive page (Atom only) or
+    a budget count. An entry that stands only in current documents of other formats is never serialized in
+    Atom."""
+
+    __slots__ = ("_make", "made")
+
+    def __init__(self, make: Callable[[], bytes]) -> None:
+        self._make = make
+        self.made: bytes | None = None
+
+    def __call__(self) -> bytes:
+        if self.made is None:
+            self.made = self._make()
+        return self.made
 
 
 @dataclass
@@ -351,25 +369,26 @@ class _Walking:
     page: list[tuple[archives.Entry, FeedEntry, bytes]] = field(default_factory=list)  # oldest first
     page_bytes: int = 0
     paging: bool = False  # a page is being filled
-    current: list[tuple[archives.Entry, FeedEntry, bytes]] = field(default_factory=list)  # oldest first
+    current: list[tuple[archives.Entry, FeedEntry, _Atom]] = field(default_factory=list)  # oldest first
 
-    def add(self, member: archives.Entry, entry: FeedEntry, frag: bytes) -> None:
+    def add(self, member: archives.Entry, entry: FeedEntry, atom: _Atom) -> None:
         """The next oldest entry of the feed: onto the page being filled, or the current document. A page is
         begun while more than ``feeds.entries`` are left to place; it closes at half that many entries, or
         before the entry that would take it past the byte budget (it always holds one)."""
         cfg = self.pager.r.config.feeds
         if self.paging and (
-            len(self.page) >= max(1, cfg.entries // 2) or self.page_bytes + len(frag) > cfg.max_bytes - HEAD_ROOM
+            len(self.page) >= max(1, cfg.entries // 2) or self.page_bytes + len(atom()) > cfg.max_bytes - HEAD_ROOM
         ):
             self.close_page()
         if not self.paging and self.remaining > cfg.entries:
             self.paging = True
         self.remaining -= 1
         if self.paging:
+            frag = atom()
             self.page.append((member, entry, frag))
             self.page_bytes += len(frag)
         else:
-            self.current.append((member, entry, frag))
+            self.current.append((member, entry, atom))
 
     def close_page(self) -> None:
         page = self.page[::-1]
@@ -382,8 +401,9 @@ class _Walking:
         if self.page:
             self.close_page()
         newest_first = self.current[::-1]
-        for _, e, frag in newest_first:
-            self.pager.r.keep(e, "atom", frag)
+        for _, e, atom in newest_first:
+            if atom.made is not None:
+                self.pager.r.keep(e, "atom", atom.made)
         members, entries = [m for m, _, _ in newest_first], [e for _, e, _ in newest_first]
         return self.pager.finish(members, entries, full=full, changed_items=changed_items)
 
@@ -397,8 +417,9 @@ def build_all(
 ) -> list[FeedResult]:
     """:func:`build_feed` with ``full`` for every feed of ``specs``, in one walk over the items.
 
-    Every published item is loaded once, oldest first, and each of its entries is serialized once (an item
-    in the site feed and two category feeds, once) and goes to every feed holding it: a feed's archive
+    Every published item is loaded once, oldest first, and each of its entries goes to every feed holding it,
+    serialized in Atom at most once (an item in the site feed and two category feeds, once), and only when
+    an archive page holds it or a current document is in Atom: a feed's archive
     pages fill from its oldest entry, as :func:`build_feed` makes them, and are written as they fill, so
     memory holds a page per feed, not a history. ``progress(done, total)`` counts items, then feeds.
     """
@@ -422,21 +443,21 @@ def build_all(
             item = items.get(key)
             if item is None:  # deleted since it was listed
                 continue
-            whole: tuple[FeedEntry, bytes] | None = None
+            whole: tuple[FeedEntry, _Atom] | None = None
             for feed, entry in wanted[key]:
                 sid = entry[2]
                 if sid is None:
                     if whole is None:
                         e = feeds.entry_for_item(item)
-                        whole = e, feeds.entry_fragment(e, config, "atom")
-                    fe, frag = whole
+                        whole = e, _Atom(functools.partial(feeds.entry_fragment, e, config, "atom"))
+                    fe, atom = whole
                 else:
                     section = next((s for s in item.sections if s.id == sid), None)
                     if section is None:
                         continue
                     fe = feeds.entry_for_section(item, section)
-                    frag = feeds.entry_fragment(fe, config, "atom")
-                feed.add(entry, fe, frag)
+                    atom = _Atom(functools.partial(feeds.entry_fragment, fe, config, "atom"))
+                feed.add(entry, fe, atom)
         if progress is not None:
             progress(start + len(chunk), total)
     del wanted, order  # the walk is over: only each feed's current entries are needed now
