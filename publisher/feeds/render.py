@@ -356,6 +356,9 @@ def _distinct_updated(entries: Sequence[FeedEntry], tz: tzinfo) -> list[datetime
     return out
 
 
+# JSON Feed's compact form; made once (json.dumps with options builds an encoder per call).
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 _ATOM_TAIL = b"</feed>\n"
 _RSS_TAIL = b"  </channel>\n</rss>\n"
 _JSON_TAIL = b"]}\n"
@@ -368,7 +371,7 @@ def entry_fragment(e: FeedEntry, config: Config, fmt: FeedFormat) -> bytes:
     elif fmt == "rss":
         text = _rss_entry(e, config)
     else:
-        text = json.dumps(_json_item(e, config), ensure_ascii=False, separators=(",", ":"))
+        text = _JSON.encode(_json_item(e, config))
     return text.encode("utf-8")
 
 
@@ -596,7 +599,7 @@ def _render_json(spec: FeedSpec, entries: Sequence[FeedEntry], config: Config) -
         doc["hubs"] = [{"type": "WebSub", "url": _line(h)} for h in config.websub.hubs]
     doc["items"] = [_json_item(e, config) for e in entries]
     # No indent: json's C encoder only runs without it, and readers do not care.
-    return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    return (_JSON.encode(doc) + "\n").encode("utf-8")
 
 
 def render_opml(specs: Sequence[FeedSpec], config: Config) -> bytes:

@@ -260,8 +260,12 @@ def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+# Made once: json.dumps with any option builds a new encoder at every call (three per item a scan writes).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 class Store:
