@@ -17,9 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from publisher.models import Correspondent
-
 if TYPE_CHECKING:
+    from publisher.models import Correspondent
     from publisher.store.db import Store
 
 Row = tuple[Any, ...]
@@ -254,11 +253,15 @@ def published_correspondents(store: Store) -> list[Correspondent]:
         " SELECT 1 FROM sections s JOIN items i ON i.key = s.item_key"
         " WHERE s.correspondent_slug = c.slug AND i.deleted_at IS NULL) ORDER BY c.name"
     ).fetchall()
+    from publisher.models import Correspondent  # not at import: a command's walk ahead reads stamps only
+
     return [Correspondent(*row) for row in rows]
 
 
 def correspondent(store: Store, slug: str) -> Correspondent | None:
     """The correspondent recorded under ``slug``, published or not."""
+    from publisher.models import Correspondent
+
     row = store.conn.execute("SELECT slug, name, role FROM correspondents WHERE slug = ?", (slug,)).fetchone()
     return Correspondent(*row) if row else None
 
@@ -270,6 +273,8 @@ def correspondent_section_counts(store: Store) -> list[tuple[Correspondent, int]
         " JOIN sections s ON s.correspondent_slug = c.slug JOIN items i ON i.key = s.item_key"
         " WHERE i.deleted_at IS NULL GROUP BY c.slug ORDER BY c.name"
     ).fetchall()
+    from publisher.models import Correspondent
+
     return [(Correspondent(slug, name, role), int(n)) for slug, name, role, n in rows]
 
 
