@@ -53,6 +53,8 @@ NO_FILE = "embedded defaults"
 
 @dataclass(frozen=True)
 class SiteConfig:
+    """The ``[site]`` table: what the feeds and pages say about the site, and where it lives."""
+
     title: str = "Example News"
     base_url: str = "http://127.0.0.1:8080/"
     timezone: str = "UTC"
@@ -74,6 +76,8 @@ class SiteConfig:
 
 @dataclass(frozen=True)
 class PathsConfig:
+    """The ``[paths]`` table: the content folder, the database, the feeds' folder and the state folder."""
+
     content: Path = Path("content")
     database: Path = Path("state/publisher.db")
     output: Path = Path("public")
@@ -93,6 +97,8 @@ class AuthorConfig:
 
 @dataclass(frozen=True)
 class ContentConfig:
+    """The ``[content]`` table: which files of the content folder are read, and how."""
+
     max_file_size: int = 5_000_000
     extensions: tuple[str, ...] = (".md", ".markdown", ".txt", ".pdf")
     # Glob patterns (relative to the content folder, .gitignore style; see publisher.content.selection):
@@ -114,6 +120,8 @@ class ContentConfig:
 
 @dataclass(frozen=True)
 class FeedsConfig:
+    """The ``[feeds]`` table: which feeds are written, in which formats, and how big they grow."""
+
     entries: int = 50
     formats: tuple[FeedFormat, ...] = FORMATS
     per_correspondent: bool = True
@@ -125,6 +133,8 @@ class FeedsConfig:
 
 @dataclass(frozen=True)
 class SmtpConfig:
+    """The ``[smtp]`` table: the relay mail goes through; without it, mail goes into a Maildir."""
+
     host: str = "127.0.0.1"
     port: int = 587
     security: SmtpSecurity = "starttls"
@@ -154,11 +164,15 @@ class SmtpConfig:
 
 @dataclass(frozen=True)
 class MaildirConfig:
+    """The ``[maildir]`` table: where mail goes when there is no ``[smtp]`` table."""
+
     path: Path = Path("state/maildir")
 
 
 @dataclass(frozen=True)
 class DkimConfig:
+    """The ``[dkim]`` table: DKIM signing of outgoing mail, on when all three keys are set."""
+
     selector: str = ""
     domain: str = ""
     key_file: Path | None = None
@@ -170,6 +184,8 @@ class DkimConfig:
 
 @dataclass(frozen=True)
 class DigestConfig:
+    """The ``[digest]`` table: when digests go out, and what goes into them."""
+
     schedule: str = "0 7 * * *"
     mode: DigestMode = "per-correspondent"
     max_age_days: int = 7
@@ -183,6 +199,8 @@ class DigestConfig:
 
 @dataclass(frozen=True)
 class SubscriptionsConfig:
+    """The ``[subscriptions]`` table: subscribe, confirm and unsubscribe links and their limits."""
+
     public_url: str = ""  # default: site.base_url
     secret: str = ""
     secret_env: str = "PUBLISHER_SECRET"
@@ -200,6 +218,8 @@ class SubscriptionsConfig:
 
 @dataclass(frozen=True)
 class BouncesConfig:
+    """The ``[bounces]`` table: the bounce address and the Maildir of returned mail."""
+
     # The bounce address LOCAL@DOMAIN; every message's envelope sender is LOCAL+TOKEN@DOMAIN (VERP).
     # Empty: "bounces@" the domain of the From address.
     address: str = ""
@@ -218,6 +238,8 @@ class BouncesConfig:
 
 @dataclass(frozen=True)
 class HttpConfig:
+    """The ``[http]`` table: the daemon's HTTP server."""
+
     enabled: bool = True
     listen: str = "127.0.0.1:8080"
 
@@ -229,11 +251,15 @@ class HttpConfig:
 
 @dataclass(frozen=True)
 class WebSubConfig:
+    """The ``[websub]`` table: the hubs told when a feed changes."""
+
     hubs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class DaemonConfig:
+    """The ``[daemon]`` table: the watcher's debounce, the periodic rescans and retries, the log level."""
+
     debounce_ms: int = 100
     rescan_minutes: float = 15.0
     outbox_retry_seconds: float = 60.0
@@ -242,6 +268,8 @@ class DaemonConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """The whole configuration: one attribute per TOML table, and where the values came from."""
+
     site: SiteConfig = field(default_factory=SiteConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     content: ContentConfig = field(default_factory=ContentConfig)

@@ -89,6 +89,8 @@ class ParsedItem:
 
 @dataclass(frozen=True)
 class Correspondent:
+    """A person who writes sections: the slug of their feed and digest, their name and role."""
+
     slug: str
     name: str
     role: str = ""
