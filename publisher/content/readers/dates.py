@@ -6,6 +6,7 @@ Everything returned is timezone-aware: a naive value takes the site's zone, a da
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 
@@ -42,21 +43,34 @@ _CLOCK = (
     r"\s*(?P<ampm>[ap]\.?m\.?)?)?"
 )
 _ZONE = r"\s*(?P<zone>Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?"
-# "March 4, 2026" | "4 March 2026" | "Wednesday, 4th of March 2026, 9:30 am"
-_WRITTEN = re.compile(
-    _WEEKDAY
-    + rf"(?:(?P<month1>{_MONTH_NAME})\.?\s+(?P<day1>\d{{1,2}}){_ORDINAL},?\s+(?P<year1>\d{{4}})"
-    + rf"|(?P<day2>\d{{1,2}}){_ORDINAL}\s+(?:of\s+)?(?P<month2>{_MONTH_NAME})\.?,?\s+(?P<year2>\d{{4}}))"
-    + _CLOCK
-    + _ZONE,
-    re.IGNORECASE,
-)
-_NUMERIC = re.compile(
-    r"(?P<year>\d{4})[-/.](?P<month>\d{1,2})[-/.](?P<day>\d{1,2})"
-    r"(?:(?:[Tt]|\s+)(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,](?P<fraction>\d{1,9}))?)?)?"
-    + _ZONE,
-    re.ASCII,
-)
+
+
+# The two expressions below are compiled on first use: front matter mostly holds ISO dates, which
+# datetime.fromisoformat reads, and the written-out one is the costliest expression of the readers to build.
+@functools.cache
+def _written() -> re.Pattern[str]:
+    """A written-out date: "March 4, 2026", "4 March 2026", "Wednesday, 4th of March 2026, 9:30 am"."""
+    return re.compile(
+        _WEEKDAY
+        + rf"(?:(?P<month1>{_MONTH_NAME})\.?\s+(?P<day1>\d{{1,2}}){_ORDINAL},?\s+(?P<year1>\d{{4}})"
+        + rf"|(?P<day2>\d{{1,2}}){_ORDINAL}\s+(?:of\s+)?(?P<month2>{_MONTH_NAME})\.?,?\s+(?P<year2>\d{{4}}))"
+        + _CLOCK
+        + _ZONE,
+        re.IGNORECASE,
+    )
+
+
+@functools.cache
+def _numeric() -> re.Pattern[str]:
+    """A date in digits, year first: "2026-03-04", "2026/3/4 9:30", "2026.03.04 09:30:00.5 +01:00"."""
+    return re.compile(
+        r"(?P<year>\d{4})[-/.](?P<month>\d{1,2})[-/.](?P<day>\d{1,2})"
+        r"(?:(?:[Tt]|\s+)(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,](?P<fraction>\d{1,9}))?)?)?"
+        + _ZONE,
+        re.ASCII,
+    )
+
+
 _FILE_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[-_]|$)", re.ASCII)
 
 
@@ -82,7 +96,7 @@ def parse(text: str, tz: tzinfo) -> datetime:
         return to_aware(datetime.fromisoformat(text), tz)
     except ValueError:
         pass
-    match = _NUMERIC.fullmatch(text)
+    match = _numeric().fullmatch(text)
     if match:
         return _from_match(match, match["year"], match["month"], match["day"], tz)
     found = written(text, tz)
@@ -102,7 +116,7 @@ def parse(text: str, tz: tzinfo) -> datetime:
 
 def standalone(text: str, tz: tzinfo) -> datetime | None:
     """The date of a line that is only a date: "March 4, 2026", "Wednesday 4 March 2026", "2026-03-04"."""
-    numeric = _NUMERIC.fullmatch(text.strip())
+    numeric = _numeric().fullmatch(text.strip())
     if numeric is not None:
         try:
             return _from_match(numeric, numeric["year"], numeric["month"], numeric["day"], tz)
@@ -113,7 +127,7 @@ def standalone(text: str, tz: tzinfo) -> datetime | None:
 
 def written(text: str, tz: tzinfo) -> datetime | None:
     """The date of a line that is only a written-out date ("March 4, 2026", "Wednesday 4 March 2026")."""
-    match = _WRITTEN.fullmatch(text.strip())
+    match = _written().fullmatch(text.strip())
     if match is None:
         return None
     year = match["year1"] or match["year2"]
