@@ -142,3 +142,32 @@ def test_when_the_workers_fail_the_files_are_read_in_the_writer(
     assert [x.cand.relpath for x in loaded] == [c.relpath for c in cands]
     assert sum(1 for x in loaded if x.parsed is not None) == FILES
     assert "reading the remaining files in this process" in caplog.text
+
+
+def test_write_batches_close_at_a_count_of_files_or_an_amount_of_text() -> None:
+    from datetime import UTC, datetime
+
+    from publisher.content.loading import Loaded, Rendered
+    from publisher.content.walk import Candidate
+    from publisher.models import ParsedItem
+
+    def loaded(i: int, chars: int) -> Loaded:
+        body = "x" * chars
+        parsed = ParsedItem(
+            f"p/{i}.md", f"p/{i}", str(i), "T", datetime(2026, 1, 1, tzinfo=UTC), None, ("A",), body=body
+        )
+        return Loaded(
+            Candidate(f"p/{i}.md", f"/c/p/{i}.md", chars, 0),
+            parsed=parsed,
+            rendered=Rendered("https://example.org/", (f"<p>{body}</p>",)),
+        )
+
+    # Short posts: batches of the count; long ones close as soon as their text (source and HTML) reaches
+    # the bound, and a post longer than the bound is a batch alone; nothing is lost or reordered.
+    short = [loaded(i, 10) for i in range(7)]
+    assert [len(b) for b in scanner._batches(short, 3, 10_000)] == [3, 3, 1]
+    long = [loaded(i, 300) for i in range(5)]  # 300 + 307 characters each
+    batches = list(scanner._batches(long, 100, 1_000))
+    assert [len(b) for b in batches] == [2, 2, 1]
+    assert [x for b in batches for x in b] == long
+    assert [len(b) for b in scanner._batches([loaded(0, 5_000), *short[:2]], 100, 1_000)] == [1, 2]
