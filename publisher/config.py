@@ -12,6 +12,7 @@ overrides use ``--set table.key=value``. Values of both are read as TOML values 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 import tomllib
@@ -431,8 +432,15 @@ class _Origins:
         return self.file
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """The field types of a config class, evaluated once: each is a string (``from __future__ import
+    annotations``) that costs a compile to evaluate, and every table of every load asks again."""
+    return typing.get_type_hints(cls)
+
+
 def _section_class(f: dataclasses.Field[Any]) -> type:
-    hint = typing.get_type_hints(Config)[f.name]
+    hint = _type_hints(Config)[f.name]
     for arg in typing.get_args(hint) or (hint,):
         if dataclasses.is_dataclass(arg):
             return arg  # type: ignore[return-value]
@@ -440,7 +448,7 @@ def _section_class(f: dataclasses.Field[Any]) -> type:
 
 
 def _build(cls: type, table: Mapping[str, Any], *, base: Path, where: _Origins, prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     known = {_REVERSE_ALIASES.get(f.name, f.name): f.name for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     for key, value in table.items():
