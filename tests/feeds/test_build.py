@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
 from pathlib import Path
 
 import feedparser
+import pytest
 
 from publisher.config import Config
 from publisher.feeds.build import build
@@ -74,6 +76,24 @@ def test_first_build_writes_every_feed(config: Config, store: Store) -> None:
     assert site.entries[1].link == "https://news.example.org/2026/03/02/harbour-week/"
     # Relative links and images are absolute on base_url.
     assert "https://news.example.org/data/rates.csv" in site.entries[0].content[0].value
+
+
+def test_a_build_collects_garbage_less_often_and_sets_the_collector_back(config: Config, store: Store) -> None:
+    seed(config)
+    before = gc.get_threshold()
+    during: list[tuple[int, int, int]] = []
+    build(config, store, feed_progress=lambda done, total: during.append(gc.get_threshold()))
+    assert during and all(t[0] > before[0] and t[1:] == before[1:] for t in during)
+    assert gc.get_threshold() == before
+    # Set back even when the build fails.
+    (config.paths.content / "2026-03-06-more.md").write_text(SINGLE.replace("Freight", "More"), encoding="utf-8")
+
+    def fail(done: int, total: int) -> None:
+        raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        build(config, store, feed_progress=fail)
+    assert gc.get_threshold() == before
 
 
 def test_correspondent_feed_holds_only_their_sections(config: Config, store: Store) -> None:
