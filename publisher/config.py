@@ -52,7 +52,9 @@ ENV_PREFIX = "PUBLISHER_"
 NO_FILE = "embedded defaults"
 
 
-@dataclass(frozen=True)
+# The table classes have no generated repr: nothing prints a whole table, a repr would show the
+# subscriptions secret to whatever logs it, and each method a dataclass generates is compiled at every start.
+@dataclass(frozen=True, repr=False)
 class SiteConfig:
     """The ``[site]`` table: what the feeds and pages say about the site, and where it lives."""
 
@@ -75,7 +77,7 @@ class SiteConfig:
         return ZoneInfo(self.timezone)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PathsConfig:
     """The ``[paths]`` table: the content folder, the database, the feeds' folder and the state folder."""
 
@@ -87,7 +89,7 @@ class PathsConfig:
     templates: Path | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class AuthorConfig:
     """One author of `[content.authors.HANDLE]`: the display name, role, and whether readers may follow."""
 
@@ -96,7 +98,7 @@ class AuthorConfig:
     subscribable: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ContentConfig:
     """The ``[content]`` table: which files of the content folder are read, and how."""
 
@@ -119,7 +121,7 @@ class ContentConfig:
         return (DEFAULT_EXCLUDE if self.default_exclude else ()) + self.exclude
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class FeedsConfig:
     """The ``[feeds]`` table: which feeds are written, in which formats, and how big they grow."""
 
@@ -132,7 +134,7 @@ class FeedsConfig:
     max_bytes: int = 1_048_576
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SmtpConfig:
     """The ``[smtp]`` table: the relay mail goes through; without it, mail goes into a Maildir."""
 
@@ -163,14 +165,14 @@ class SmtpConfig:
         return os.environ.get(self.password_env, "") if self.password_env else ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class MaildirConfig:
     """The ``[maildir]`` table: where mail goes when there is no ``[smtp]`` table."""
 
     path: Path = Path("state/maildir")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DkimConfig:
     """The ``[dkim]`` table: DKIM signing of outgoing mail, on when all three keys are set."""
 
@@ -183,7 +185,7 @@ class DkimConfig:
         return bool(self.selector and self.domain and self.key_file)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DigestConfig:
     """The ``[digest]`` table: when digests go out, and what goes into them."""
 
@@ -198,7 +200,7 @@ class DigestConfig:
     grace_minutes: int = 360
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SubscriptionsConfig:
     """The ``[subscriptions]`` table: subscribe, confirm and unsubscribe links and their limits."""
 
@@ -217,7 +219,7 @@ class SubscriptionsConfig:
     per_address_per_hour: int = 3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class BouncesConfig:
     """The ``[bounces]`` table: the bounce address and the Maildir of returned mail."""
 
@@ -237,7 +239,7 @@ class BouncesConfig:
     poll_seconds: float = 10.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class HttpConfig:
     """The ``[http]`` table: the daemon's HTTP server."""
 
@@ -250,14 +252,14 @@ class HttpConfig:
         return host.strip("[]") or "127.0.0.1", int(port)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class WebSubConfig:
     """The ``[websub]`` table: the hubs told when a feed changes."""
 
     hubs: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DaemonConfig:
     """The ``[daemon]`` table: the watcher's debounce, the periodic rescans and retries, the log level."""
 
@@ -267,7 +269,7 @@ class DaemonConfig:
     log_level: str = "INFO"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Config:
     """The whole configuration: one attribute per TOML table, and where the values came from."""
 
