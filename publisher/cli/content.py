@@ -222,9 +222,12 @@ def build(app: App) -> None:
     config = app.config
     require_content(config)
     # The folder is walked in a child process while this one loads what reads files and writes feeds. That
-    # includes the feed pages and renderer, which the build itself loads only after its scan, once the walk
-    # is over: here they load while this process would otherwise wait for the walk.
+    # includes the feed pages and renderer and the threads feed files are flushed from, which the build
+    # itself loads only after its scan, once the walk is over: here they load while this process would
+    # otherwise wait for the walk.
     ahead = walk.Ahead.start(config)
+    import concurrent.futures.thread  # noqa: F401
+
     from publisher.feeds import pages  # noqa: F401
     from publisher.feeds.build import build as run_build
 
