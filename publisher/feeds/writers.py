@@ -37,6 +37,7 @@ def write_if_changed(path: Path, data: bytes, *, sync_folder: bool = True, sync_
     file: the rename is what makes it appear.
     """
     path = Path(path)
+    old = None
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -46,6 +47,7 @@ def write_if_changed(path: Path, data: bytes, *, sync_folder: bool = True, sync_
         if st.st_size == len(data) and path.read_bytes() == data:
             return False
         mode = st.st_mode & 0o7777
+        old = _hold(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _temporary_beside(path)
     try:
@@ -61,12 +63,51 @@ def write_if_changed(path: Path, data: bytes, *, sync_folder: bool = True, sync_
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    finally:
+        if old is not None:
+            _let_go(old)
     if sync_folder:
         fsync_dir(path.parent)
     return True
 
 
 _TEMP_NAMES = itertools.count()
+
+# Replaced files held open at once, at most (a full build replaces thousands).
+_HELD_MAX = 64
+_HELD = threading.BoundedSemaphore(_HELD_MAX)
+
+
+def _hold(path: Path) -> int | None:
+    """A handle on the file about to be replaced at ``path``, so that the rename does not free it; None where
+    none is taken (elsewhere than POSIX, where an open file cannot be replaced; or _HELD_MAX held already).
+
+    Freeing a replaced file's blocks is the slowest part of a replace: about 1 ms for a 150 KB feed on ext4
+    with online discard, ten times the rename. With a handle held, the rename only unlinks the name, and
+    the blocks are freed when :func:`_let_go` closes the handle in a background thread, which nobody waits
+    for (a process ending waits for it)."""
+    if os.name != "posix" or not _HELD.acquire(blocking=False):
+        return None
+    try:
+        return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        _HELD.release()
+        return None
+
+
+def _let_go(fd: int) -> None:
+    """Close a handle from :func:`_hold` in a background thread."""
+
+    def close() -> None:
+        try:
+            os.close(fd)
+        finally:
+            _HELD.release()
+
+    try:
+        _fsync_pool().submit(close)
+    except RuntimeError:  # the pool is shut down: the interpreter is exiting
+        close()
 
 
 def _temporary_beside(path: Path) -> tuple[int, str]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from publisher.feeds import writers
 from publisher.feeds.writers import remove, sync_folders, write_if_changed
 
 OLD_TIME_NS = 946_684_800 * 10**9  # 2000-01-01: any write would move the mtime off it
@@ -138,3 +141,49 @@ def test_deferred_folder_sync_writes_the_same_bytes(tmp_path: Path) -> None:
         assert write_if_changed(path, path.name.encode(), sync_folder=False)
     sync_folders(paths)
     assert [p.read_bytes() for p in paths] == [b"feed.atom", b"feed.rss", b"feed.json"]
+
+
+def _held_open(folder: Path) -> list[str]:
+    """Files under ``folder`` that this process still has open, replaced ones included (Linux)."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(str(folder)):
+                held.append(target)
+    return held
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads the open files from /proc")
+def test_replaced_files_are_let_go_in_the_background_and_never_leak(tmp_path: Path) -> None:
+    # The file a write replaces is held open across the rename and closed by a background thread; more
+    # replacements at once than may be held are closed on the spot. Every file ends with its new bytes,
+    # and once the background closes are done nothing under the folder is open.
+    paths = [tmp_path / "feeds" / f"feed-{i}.atom" for i in range(3 * writers._HELD_MAX)]
+    for path in paths:
+        write_if_changed(path, b"old " + path.name.encode() * 200, sync_folder=False)
+    for path in paths:
+        assert write_if_changed(path, b"new " + path.name.encode(), sync_folder=False)
+    deadline = time.monotonic() + 10
+    while _held_open(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _held_open(tmp_path) == []
+    assert all(path.read_bytes() == b"new " + path.name.encode() for path in paths)
+    assert sorted(p.name for p in (tmp_path / "feeds").iterdir()) == sorted(p.name for p in paths)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads the open files from /proc")
+def test_a_held_file_outlives_its_replacement_until_let_go(tmp_path: Path) -> None:
+    path = tmp_path / "feed.atom"
+    path.write_bytes(b"old")
+    fd = writers._hold(path)
+    assert fd is not None
+    (tmp_path / "new").write_bytes(b"new")
+    os.replace(tmp_path / "new", path)
+    assert os.pread(fd, 3, 0) == b"old"  # the replaced file is still there, so the rename did not free it
+    assert _held_open(tmp_path) == [f"{path} (deleted)"]
+    writers._let_go(fd)
+    deadline = time.monotonic() + 10
+    while _held_open(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _held_open(tmp_path) == []
