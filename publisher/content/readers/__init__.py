@@ -39,11 +39,10 @@ from publisher.content.walk import (
 )
 from publisher.errors import ContentError
 from publisher.models import BodyFormat, ParsedItem, slugify
-from publisher.text import one_line, xml_safe
+from publisher.text import CONTROL_BYTES, one_line, xml_safe
 
 __all__ = ["TEMP_PREFIXES", "TEMP_SUFFIXES", "is_candidate", "is_temp_name", "read"]
 
-_C0_CONTROLS = bytes(c for c in range(32) if c not in (9, 10, 13)) + b"\x7f"
 _URL_SAFE_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]*")
 _ATX_HEADING = re.compile(r" {0,3}#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*")
 _SETEXT_RULE = re.compile(r" {0,3}=+[ \t]*")
@@ -195,7 +194,7 @@ def _decode(path: str, data: bytes) -> str:
     # Checked on the bytes first: a C0 control or DEL byte is never part of a UTF-8 sequence, the C1 controls
     # are C2 80-9F, U+FFFE/FFFF are EF BF BE/BF, and strict decoding leaves no surrogates; cheaper than a regex
     # over every file's text.
-    if len(data.translate(None, _C0_CONTROLS)) != len(data) or (
+    if len(data.translate(None, CONTROL_BYTES)) != len(data) or (
         not text.isascii() and (b"\xef\xbf" in data or b"\xc2" in data)
     ):
         text = xml_safe(text)
