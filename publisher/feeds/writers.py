@@ -158,7 +158,8 @@ _POOL_LOCK = threading.Lock()
 
 
 def _fsync_pool() -> ThreadPoolExecutor:
-    """The threads :func:`sync_files` issues its fsyncs from, started once and kept (a daemon builds often)."""
+    """The threads :func:`sync_files` issues its fsyncs from and :func:`_let_go` closes replaced files in,
+    started once and kept (a daemon builds often)."""
     from concurrent.futures import ThreadPoolExecutor
 
     with _POOL_LOCK:
