@@ -187,3 +187,75 @@ def test_a_held_file_outlives_its_replacement_until_let_go(tmp_path: Path) -> No
     while _held_open(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert _held_open(tmp_path) == []
+
+
+def test_write_behind_writes_every_file_in_order_and_reports_which_changed(tmp_path: Path) -> None:
+    same = tmp_path / "same.atom"
+    same.write_bytes(b"unchanged")
+    os.utime(same, ns=(OLD_TIME_NS, OLD_TIME_NS))
+    done: list[tuple[str, bool]] = []
+    files = [(tmp_path / "categories" / "news" / f"feed-archive-{i}.atom", f"page {i}".encode()) for i in range(50)]
+    with writers.WriteBehind() as behind:
+        behind.write(same, b"unchanged", lambda changed: done.append(("same.atom", changed)))
+        for path, data in files:
+            behind.write(path, data, lambda changed, name=path.name: done.append((name, changed)))
+    # Written by the time the block is left, in the order given; the unchanged file untouched.
+    assert done == [("same.atom", False)] + [(path.name, True) for path, _ in files]
+    assert all(path.read_bytes() == data for path, data in files)
+    assert same.stat().st_mtime_ns == OLD_TIME_NS
+    assert leftovers(tmp_path / "categories" / "news") == []
+
+
+def test_write_behind_stops_at_the_first_error_and_raises_it(tmp_path: Path) -> None:
+    blocker = tmp_path / "categories"
+    blocker.write_bytes(b"a file where a folder should be")
+    later = tmp_path / "feed.atom"
+    written: list[bool] = []
+    # The error surfaces when the block is left.
+    with pytest.raises(OSError) as caught, writers.WriteBehind() as behind:
+        behind.write(blocker / "news" / "feed.atom", b"data", written.append)
+        behind.write(later, b"data", written.append)
+    assert "categories" in str(caught.value)
+    # Nothing after the failed file was written, and the caller's thread got the error.
+    assert written == []
+    assert not later.exists()
+
+
+def test_write_behind_bounds_the_bytes_waiting(tmp_path: Path) -> None:
+    # The thread is held on a FIFO (opening the file it replaces waits for a writer): files given meanwhile
+    # wait in memory up to max_bytes, and the next one waits for room.
+    fifo = tmp_path / "held.atom"
+    os.mkfifo(fifo)
+    given: list[int] = []
+    with writers.WriteBehind(max_bytes=3000) as behind:
+        behind.write(fifo, b"x" * 1000, lambda changed: None)
+
+        def give() -> None:
+            for i in range(4):
+                behind.write(tmp_path / f"f{i}.atom", b"y" * 1000, lambda changed: None)
+                given.append(i)
+
+        giver = threading.Thread(target=give)
+        giver.start()
+        time.sleep(0.3)
+        try:
+            assert given == [0, 1]  # 1,000 bytes held by the FIFO's write, 2,000 waiting: no room for a third
+        finally:
+            # A writer on the FIFO lets the held open go on; everything is then written.
+            os.close(os.open(fifo, os.O_WRONLY))
+            giver.join(timeout=30)
+    assert given == [0, 1, 2, 3]
+    assert fifo.read_bytes() == b"x" * 1000
+    assert all((tmp_path / f"f{i}.atom").read_bytes() == b"y" * 1000 for i in range(4))
+
+
+def test_write_behind_sets_the_switch_interval_back(tmp_path: Path) -> None:
+    before = sys.getswitchinterval()
+    with writers.WriteBehind():
+        assert sys.getswitchinterval() == pytest.approx(min(before, writers.HANDOFF_SECONDS))
+    assert sys.getswitchinterval() == pytest.approx(before)
+    with pytest.raises(KeyError), writers.WriteBehind() as behind:
+        behind.write(tmp_path / "a.atom", b"a", lambda changed: None)
+        raise KeyError("the caller's own error")
+    assert sys.getswitchinterval() == pytest.approx(before)
+    assert (tmp_path / "a.atom").read_bytes() == b"a"  # what it gave before failing is still written
