@@ -144,18 +144,24 @@ class Renderer:
     memory: EntryMemory | None = None  # entries kept from earlier builds (a daemon's)
     changed: frozenset[str] = frozenset()  # item keys whose entries are read again, kept or not
     _mine: dict[int, tuple[FeedEntry, dict[str, bytes]]] = field(default_factory=dict, repr=False)
+    # Entries (id, section) of changed items read by this build already: the site's, a category's and a
+    # correspondent's feed share them, and each would read them again.
+    _fresh: set[tuple[str, int | None]] = field(default_factory=set, repr=False)
 
     def load(self, listing: Sequence[archives.Entry]) -> list[FeedEntry]:
         """The feed entries of ``listing`` (from store/archives.py), in its order; deleted ones left out."""
         if not listing or self.memory is None:
             return self._read(listing)
-        kept = self.memory.entries
-        missing = [e for e in listing if e[1] in self.changed or (e[0], e[2]) not in kept]
+        kept, fresh = self.memory.entries, self._fresh
+        missing = [
+            e for e in listing if (e[0], e[2]) not in kept or (e[1] in self.changed and (e[0], e[2]) not in fresh)
+        ]
         if missing:
             # A listing entry and the entry read from it share their id (unique in one listing); deleted
             # items give none.
             section = {uid: sid for uid, _, sid in missing}
             kept.update({(e.uid, section[e.uid]): e for e in self._read(missing)})
+            fresh.update((uid, sid) for uid, _, sid in missing)
         return [kept[(uid, sid)] for uid, _, sid in listing if (uid, sid) in kept]
 
     def _read(self, listing: Sequence[archives.Entry]) -> list[FeedEntry]:
