@@ -225,11 +225,8 @@ class FeedResult:
 class _Pager:
     """Writes one feed's documents; shared by the walk of a full build and the per-feed incremental build."""
 
-    def __init__(
-        self, r: Renderer, spec: FeedSpec, result: FeedResult, behind: writers.WriteBehind | None = None
-    ) -> None:
+    def __init__(self, r: Renderer, spec: FeedSpec, result: FeedResult) -> None:
         self.r, self.spec, self.result = r, spec, result
-        self.behind = behind  # writes the files when given (a full build's), else they are written here
         self.key = str(spec.key)  # as the store keeps it: site, category/news, ...
         self.last = archives.last_page(r.store, self.key)
         self.first_new = self.last + 1
@@ -256,15 +253,9 @@ class _Pager:
             data = feeds.render(
                 page_spec(spec, number), entries, config, "atom", archive=archive, fragments=fragments, heads=self.heads
             )
-        self.write(page_path(spec, number), data, self.result.archived)
-
-    def write(self, rel: str, data: bytes, written: list[str]) -> None:
-        """Write the file ``rel`` of the output folder; ``rel`` goes to ``written`` if its bytes changed."""
-        path = self.r.config.paths.output / rel
-        if self.behind is not None:
-            self.behind.write(path, data, lambda changed: written.append(rel) if changed else None)
-        elif writers.write_if_changed(path, data, sync_folder=False, sync_file=False):
-            written.append(rel)
+        rel = page_path(spec, number)
+        if writers.write_if_changed(config.paths.output / rel, data, sync_folder=False, sync_file=False):
+            self.result.archived.append(rel)
 
     def close(
         self, members: list[archives.Entry], entries: list[FeedEntry], fragments: feeds.Fragments | None = None
@@ -301,12 +292,15 @@ class _Pager:
         for number in sorted(p for p in again if p < first_new):
             self.write_page(number, r.load(archives.page_entries(store, self.key, number)))
         archive = Archive(prev=self.atom_url(page_spec(spec, self.last).path) if self.last else "")
+        out = config.paths.output
         for fmt in formats:
             if shortened:
                 data = feeds.render(spec, current, config, fmt, archive=archive)
             else:
                 data = r.document(spec, current, fmt, archive)
-            self.write(spec.file(fmt), data, self.result.written)
+            rel = spec.file(fmt)
+            if writers.write_if_changed(out / rel, data, sync_folder=False, sync_file=False):
+                self.result.written.append(rel)
         self.tail = tail
         self.result.pages = self.last
         return self.result
@@ -432,33 +426,15 @@ def build_all(
     Every published item is loaded once, oldest first, and each of its entries goes to every feed holding it,
     serialized in Atom at most once (an item in the site feed and two category feeds, once), and only when
     an archive page holds it or a current document is in Atom: a feed's archive
-    pages fill from its oldest entry, as :func:`build_feed` makes them, and are written as they fill (from a
-    thread of their own, :class:`writers.WriteBehind`), so memory holds a page per feed, not a history. The
-    pages made are recorded once every file is written. ``progress(done, total)`` counts items, then feeds.
+    pages fill from its oldest entry, as :func:`build_feed` makes them, and are written as they fill, so
+    memory holds a page per feed, not a history. ``progress(done, total)`` counts items, then feeds.
     """
-    with writers.WriteBehind() as behind:
-        walking = _walk_all(r, specs, behind, changed_items=changed_items, progress=progress)
-    # Every file is written: the pages made can be recorded.
-    with r.store.transaction():  # one transaction: thousands of page records
-        for feed in walking:
-            feed.pager.record()
-    return [feed.pager.result for feed in walking]
-
-
-def _walk_all(
-    r: Renderer,
-    specs: Sequence[FeedSpec],
-    behind: writers.WriteBehind,
-    *,
-    changed_items: set[str],
-    progress: Callable[[int, int], None] | None,
-) -> list[_Walking]:
     store, config = r.store, r.config
     walking: list[_Walking] = []
     # item key → (feed, entry) pairs, each feed's in its own oldest-first order
     wanted: dict[str, list[tuple[_Walking, archives.Entry]]] = {}
     for spec in specs:
-        pager = _Pager(r, spec, FeedResult(), behind)
+        pager = _Pager(r, spec, FeedResult())
         listing = archives.unplaced_entries(store, pager.key)
         feed = _Walking(pager, len(listing))
         walking.append(feed)
@@ -491,11 +467,15 @@ def _walk_all(
         if progress is not None:
             progress(start + len(chunk), total)
     del wanted, order  # the walk is over: only each feed's current entries are needed now
+    results = []
     for done, feed in enumerate(walking, start=total - len(walking) + 1):
-        feed.finish(full=True, changed_items=changed_items)
+        results.append(feed.finish(full=True, changed_items=changed_items))
         if progress is not None:
             progress(done, total)
-    return walking
+    with store.transaction():  # one transaction: thousands of page records
+        for feed in walking:
+            feed.pager.record()
+    return results
 
 
 def _fit_oldest(r: Renderer, entries: Sequence[FeedEntry], budget: int) -> int:

@@ -12,10 +12,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import sys
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -89,95 +87,6 @@ def _holds(path: Path, data: bytes) -> bool:
         return b"".join(chunks) == data
     finally:
         os.close(fd)
-
-
-# The interpreter's switch interval while a WriteBehind is open (see there).
-HANDOFF_SECONDS = 0.0002
-
-
-class WriteBehind:
-    """:func:`write_if_changed` from a thread of its own, while the caller goes on making the next files.
-
-    Creating a file is the slow part of writing one (1–1.5 ms on ext4 here, against 0.2 ms to serialize a
-    feed page), and a full build writes thousands: in that thread, the creations overlap the serialization,
-    which holds the other core. Files are written one at a time, in the order given; at most ``max_bytes``
-    wait at once (never less than one file), so memory stays bounded however far ahead the caller gets.
-
-    The first error stops the writing: files given after it are not written, and :meth:`write` and
-    :meth:`close` raise it. A caller records what it wrote only once :meth:`close` returned.
-    """
-
-    def __init__(self, *, sync_folder: bool = False, sync_file: bool = False, max_bytes: int = 8 << 20) -> None:
-        self._options = {"sync_folder": sync_folder, "sync_file": sync_file}
-        self._max = max_bytes
-        self._waiting = 0  # bytes given and not yet written
-        self._jobs: deque[tuple[Path, bytes, Callable[[bool], None]] | None] = deque()
-        self._cond = threading.Condition()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="publisher-writer", daemon=True)
-        self._thread.start()
-
-    def write(self, path: Path, data: bytes, done: Callable[[bool], None]) -> None:
-        """Write ``data`` to ``path`` (as :func:`write_if_changed`); ``done(written)`` is called from the
-        writing thread once it is."""
-        with self._cond:
-            while self._waiting and self._waiting + len(data) > self._max and self._error is None:
-                self._cond.wait()
-            self._raise()
-            self._waiting += len(data)
-            self._jobs.append((path, data, done))
-            self._cond.notify_all()
-
-    def close(self) -> None:
-        """Wait until every file given is written; raises the first error met."""
-        with self._cond:
-            self._jobs.append(None)
-            self._cond.notify_all()
-        self._thread.join()
-        self._raise()
-
-    def __enter__(self) -> WriteBehind:
-        # The writing thread needs the interpreter back after each of its system calls; a caller busy
-        # serializing hands it over only every switch interval (5 ms by default), which would leave the
-        # thread waiting most of the time. While open, the interval is short.
-        self._interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._interval, HANDOFF_SECONDS))
-        return self
-
-    def __exit__(self, kind: object, exc: object, tb: object) -> None:
-        try:
-            if exc is None:
-                self.close()
-                return
-            with self._cond:  # the caller failed: what it gave is still written, its own error goes up
-                self._jobs.append(None)
-                self._cond.notify_all()
-            self._thread.join()
-        finally:
-            sys.setswitchinterval(self._interval)
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._jobs:
-                    self._cond.wait()
-                job = self._jobs.popleft()
-            if job is None:
-                return
-            path, data, done = job
-            try:
-                if self._error is None:
-                    done(write_if_changed(path, data, **self._options))
-            except BaseException as exc:  # handed to the caller's thread
-                self._error = exc
-            finally:
-                with self._cond:
-                    self._waiting -= len(data)
-                    self._cond.notify_all()
 
 
 _TEMP_NAMES = itertools.count()
