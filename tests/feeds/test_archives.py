@@ -298,3 +298,22 @@ def test_kept_entries_are_read_again_after_another_process_writes(
     build(small, store, changed={newest.relative_to(small.paths.content).as_posix()})
     titles = [e.title for e in read(small.paths.output / "feed.atom").entries]
     assert "Post 3, corrected" in titles and "Post 3" not in titles, titles
+
+
+def test_a_full_build_that_cannot_write_a_page_records_none(small: Config, store: Store) -> None:
+    # A file where the category feeds' folder should be: the full build fails on its first category file and
+    # records no page of any feed; once the folder can be made, the next build writes every page and the
+    # whole history is there.
+    for n in range(23):
+        post(small, n)
+    blocker = small.paths.output / "categories"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_bytes(b"not a folder")
+    with pytest.raises(OSError) as caught:
+        build(small, store)
+    assert "categories" in str(caught.value)
+    assert store.conn.execute("SELECT count(*) FROM feed_archive").fetchone()[0] == 0
+    blocker.unlink()
+    assert build(small, store).full
+    assert_whole_history(small, store)
+    assert_whole_history(small, store, "categories/news/feed")
