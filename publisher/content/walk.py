@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from publisher import disk
 from publisher.content import selection
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ def _unchanged_files(
     # Each file is looked up by its name in the folder open once (dir_fd), not by its whole path: a third of
     # the time of DirEntry.stat over 10,000 files.
     try:
-        folder = os.open(os.path.dirname(entries[0].path) or ".", os.O_RDONLY | _O_DIRECTORY)
+        folder = disk.open_folder(os.path.dirname(entries[0].path) or ".")
     except OSError:
         return entries  # the long way says why
     try:
@@ -186,9 +187,6 @@ def _unchanged_files(
     finally:
         os.close(folder)
     return rest
-
-
-_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
 def one(root: Path, rel: str, config: Config, left_out: Counter[str]) -> Candidate | None:
@@ -305,9 +303,7 @@ class Ahead:
             try:
                 os.close(read_end)
                 data = marshal.dumps(_walk_ahead(config))
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(write_end, view) :]
+                disk.write_all(write_end, data)
                 code = 0
             finally:
                 os._exit(code)

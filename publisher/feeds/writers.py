@@ -17,13 +17,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from publisher.disk import fsync_dir
+from publisher.disk import fsync_dir, write_all
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
 # Mode of a new file when there is no old one to copy it from: readable by the web server.
 DEFAULT_MODE = 0o644
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def write_if_changed(path: Path, data: bytes, *, sync_folder: bool = True, sync_file: bool = True) -> bool:
@@ -52,9 +53,7 @@ def write_if_changed(path: Path, data: bytes, *, sync_folder: bool = True, sync_
     try:
         # Straight to the descriptor: a Python file object would cost three more system calls per file.
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, data)
             if sync_file:
                 os.fsync(fd)
             # The temporary file is made 0600; a feed must stay readable by whoever serves it.
@@ -77,7 +76,7 @@ def write_if_changed(path: Path, data: bytes, *, sync_folder: bool = True, sync_
 def _holds(path: Path, data: bytes) -> bool:
     """Whether the file at ``path``, of the size of ``data``, holds these bytes (read through the descriptor,
     without the six more system calls of a Python file object)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    fd = os.open(path, os.O_RDONLY | _CLOEXEC)
     try:
         chunks = []
         left = len(data)
@@ -107,7 +106,7 @@ def _hold(path: Path) -> int | None:
     if os.name != "posix" or not _HELD.acquire(blocking=False):
         return None
     try:
-        return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        return os.open(path, os.O_RDONLY | _CLOEXEC)
     except OSError:
         _HELD.release()
         return None
@@ -136,7 +135,7 @@ def _temporary_beside(path: Path) -> tuple[int, str]:
     while True:
         tmp = str(path.parent / f".{path.name}.{os.getpid()}-{next(_TEMP_NAMES)}.tmp")
         try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600), tmp
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o600), tmp
         except FileExistsError:
             continue
         except FileNotFoundError:
