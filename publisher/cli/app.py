@@ -208,4 +208,3 @@ def main(ctx: click.Context, config_path: Path | None, overrides: tuple[str, ...
     """Turn a content folder into feeds and email digests."""
     ctx.obj = App(config_path=config_path, overrides=overrides, verbose=verbose)
     logging.captureWarnings(True)
-

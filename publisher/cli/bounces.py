@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from publisher.cli import App, main
+from publisher.cli.app import App, main
 from publisher.errors import ConfigError, PublisherError
 from publisher.store import Store
 

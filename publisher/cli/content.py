@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from publisher.cli import App, main, progress_bar
+from publisher.cli.app import App, main, progress_bar
 from publisher.config import Config
 from publisher.errors import ConfigError, ContentError
 
@@ -224,7 +224,8 @@ def build(app: App) -> None:
     # The folder is walked in a child process while this one loads what reads files and writes feeds. That
     # includes the feed pages and renderer and the threads feed files are flushed from, which the build
     # itself loads only after its scan, once the walk is over: here they load while this process would
-    # otherwise wait for the walk.
+    # otherwise wait for the walk. The walk is the one the command line started before loading its own code
+    # (publisher.cli.run), when that one was made for this config.
     ahead = walk.Ahead.start(config)
     import concurrent.futures.thread  # noqa: F401
 

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from publisher.cli import App, main
+from publisher.cli.app import App, main
 from publisher.config import Config, load
 
 logger = logging.getLogger("publisher.service.daemon")

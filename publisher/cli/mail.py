@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from publisher.cli import App, main, progress_bar
+from publisher.cli.app import App, main, progress_bar
 from publisher.config import Config
 from publisher.mail import digests, messages, subscribers, tokens
 from publisher.store import Store

@@ -7,6 +7,7 @@ so that the stats of 10,000 files and the loading of the code that reads the few
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import json
@@ -280,15 +281,28 @@ class Ahead:
     that reads files and writes feeds: on two cores the two overlap. The scan takes its result when it
     finds the store as the walk did (same selection rules, no authors change); else it walks itself.
 
-    The child only reads: the store's stamps through a connection of its own, and the folder."""
+    The child only reads: the store's stamps through a connection of its own, and the folder.
 
-    def __init__(self, pid: int, fd: int) -> None:
+    The command line may start it sooner still, before it has loaded its own code (:meth:`start_early`):
+    :meth:`start` then takes that walk when it was made for the same folder, store and selection rules."""
+
+    _early: Ahead | None = None  # started by start_early, not taken yet
+
+    def __init__(self, pid: int, fd: int, made_for: tuple[str, str, str]) -> None:
         self._pid = pid
         self._fd = fd
+        self._made_for = made_for
 
     @classmethod
     def start(cls, config: Config) -> Ahead | None:
-        """Fork the walk; None where processes cannot fork."""
+        """Fork the walk; None where processes cannot fork. A walk :meth:`start_early` made for what
+        ``config`` names is taken instead; one made for anything else is stopped."""
+        early, Ahead._early = Ahead._early, None
+        if early is not None:
+            if early._made_for == _made_for(config):
+                logger.debug("walk: taking the one started with the command line")
+                return early
+            early.discard()
         if not hasattr(os, "fork"):
             return None
         read_end, write_end = os.pipe()
@@ -308,7 +322,22 @@ class Ahead:
             finally:
                 os._exit(code)
         os.close(write_end)
-        return cls(pid, read_end)
+        return cls(pid, read_end, _made_for(config))
+
+    @classmethod
+    def start_early(cls, config: Config) -> None:
+        """Start the walk for ``config`` now, for the :meth:`start` to come; stopped at exit if none comes."""
+        if Ahead._early is not None:
+            Ahead._early.discard()
+        Ahead._early = cls.start(config)
+        if Ahead._early is not None:
+            atexit.register(cls._discard_early)
+
+    @staticmethod
+    def _discard_early() -> None:
+        early, Ahead._early = Ahead._early, None
+        if early is not None:
+            early.discard()
 
     def discard(self) -> None:
         """The walk is not wanted: stopped, and its process reaped."""
@@ -343,6 +372,11 @@ class Ahead:
             Counter(left_out),
             logs,
         )
+
+
+def _made_for(config: Config) -> tuple[str, str, str]:
+    """What a walk made ahead depends on: the folder, the store, and the selection rules."""
+    return str(config.paths.content), str(config.paths.database), selection_rules(config)
 
 
 def gone_files(recorded: Iterable[str], unchanged: Iterable[str], candidates: Iterable[Candidate]) -> list[str]:

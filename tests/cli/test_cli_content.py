@@ -106,3 +106,23 @@ def test_an_incremental_build_loads_only_what_it_uses(tmp_path: Path) -> None:
         "publisher.service.daemon",
     }
     assert sorted(heavy & loaded) == []
+
+
+def test_a_build_takes_the_walk_its_command_line_started(tmp_path: Path) -> None:
+    """`publisher build` starts its walk before it loads click and the commands; the build takes that walk,
+    which finds what the build's own walk would (here: one post added, the other unchanged)."""
+    write_config(tmp_path)
+    (tmp_path / "content" / "2026-01-02-hello.md").write_text("---\ntitle: Hello\n---\nHi.\n", encoding="utf-8")
+    assert publisher("build", cwd=tmp_path).returncode == 0
+    (tmp_path / "content" / "2026-01-03-again.md").write_text("---\ntitle: Again\n---\nHi.\n", encoding="utf-8")
+    result = publisher("-v", "build", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "taking the one started with the command line" in result.stderr
+    assert "1 added" in result.stdout and "1 unchanged" in result.stdout
+    # A --set after the command moves the content folder: the walk started early walked that one.
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "2026-01-04-elsewhere.md").write_text("---\ntitle: There\n---\nHi.\n", encoding="utf-8")
+    result = publisher("-v", "build", "--set", "paths.content=other", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "taking the one started with the command line" in result.stderr
+    assert "1 added" in result.stdout and "2 removed" in result.stdout

@@ -162,7 +162,7 @@ def test_bad_front_matter_gets_pyyaml_s_error_with_its_line() -> None:
 
 LOADED = """
 import sys
-from publisher.cli import main
+from publisher.cli.app import main
 try:
     main(["--config", sys.argv[1], "build"])
 except SystemExit:

@@ -7,6 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from publisher import config as config_mod
 from publisher.config import Config
 from publisher.content import walk
@@ -141,3 +143,40 @@ def test_a_walk_not_taken_is_stopped_and_reaped(tmp_path: Path) -> None:
         pass  # reaped already
     else:
         raise AssertionError("the walk's process was left behind")
+
+
+def test_a_walk_started_early_is_taken_only_for_what_it_was_made_for(tmp_path: Path) -> None:
+    """publisher.cli.run starts the walk before the command group reads the config; the build's start
+    takes it for the same folder, store and rules, and stops it for anything else."""
+    config = a_site(tmp_path / "a")
+    with Store(config.paths.database) as store:
+        scan(config, store)
+    walk.Ahead.start_early(config)
+    early = walk.Ahead._early
+    assert early is not None
+    assert walk.Ahead.start(config) is early
+    assert walk.Ahead._early is None
+    assert early.result() is not None
+
+    walk.Ahead.start_early(config)
+    early = walk.Ahead._early
+    assert early is not None
+    other = config_mod.load(tmp_path / "a" / "publisher.toml", overrides=["content.exclude=['briefs/']"])
+    ahead = walk.Ahead.start(other)
+    assert ahead is not None and ahead is not early
+    with pytest.raises(ChildProcessError):
+        os.waitpid(early._pid, os.WNOHANG)  # stopped and reaped
+    with Store(other.paths.database) as store:
+        report = scan(other, store, ahead=ahead)
+    assert report.removed == ["briefs/b1"]  # walked under the rules it was given
+
+
+def test_a_walk_started_early_and_never_taken_is_reaped_at_exit(tmp_path: Path) -> None:
+    config = a_site(tmp_path)
+    walk.Ahead.start_early(config)
+    early = walk.Ahead._early
+    assert early is not None
+    walk.Ahead._discard_early()  # what the exit handler runs
+    assert walk.Ahead._early is None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(early._pid, os.WNOHANG)
