@@ -27,7 +27,9 @@ Cold means no state and no output: before each cold build the previous run's are
 tools, and deleted when the bench ends (see :func:`set_aside`).
 
 Figures: wall time of the whole command (process start to exit), best of ``--rounds``, and the peak of the
-summed RSS of the command's process tree (sampled every 10 ms, so pool workers count). "new post": one post
+summed RSS of the command's process tree (sampled every 10 ms, so pool workers count). The tools compared
+take turns round by round (:func:`best_interleaved`), and every timed run starts with no dirty pages left by
+the one before (:func:`run`). "new post": one post
 added to the 10,000, then the `publisher build` command against a full Hugo rebuild (Hugo has no
 incremental CLI build), best of ``--rounds`` each with a post more before each: with the default formats
 (three files per feed), and RSS only, Hugo's work, the row the target is read from (after a build that
@@ -285,29 +287,44 @@ def publisher_build(folder: Path, conf: str = "publisher.toml") -> tuple[float, 
     return run([*PUBLISHER, "--config", str(folder / conf), "build"])
 
 
-def new_post_builds(folder: Path, rounds: int, first: int, conf: str) -> tuple[float, float]:
-    """Best time and highest peak of the build command, with ``conf``, after one new post each round."""
-    runs = []
-    for r in range(rounds):
-        new_post(folder / "content", first + r, when=NOW + timedelta(seconds=first + r))
-        runs.append(publisher_build(folder, conf))
-    return min(runs)[0], max(mb for _, mb in runs)
+def best_interleaved(runs: dict[str, object], rounds: int) -> dict[str, tuple[float, float, str]]:
+    """Best time, highest peak, and the split of the best round, of each of ``runs`` (name → a function that
+    runs once and returns (seconds, MB)). The rounds take turns (a, b, c, a, b, c...), so a tool compared
+    with another meets the same machine: this one's speed moves by up to 2x for tens of seconds (another
+    tenant), and timing all of one tool's rounds before all of the other's read that as a gap between them."""
+    results: dict[str, list[tuple[float, float, str]]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            seconds, mb = fn()  # type: ignore[operator]
+            results[name].append((seconds, mb, LAST_SPLIT[0] if LAST_SPLIT else ""))
+    return {name: (min(rs)[0], max(r[1] for r in rs), min(rs)[2]) for name, rs in results.items()}
+
+
+def new_post_rounds(folder: Path, hugo: str, rounds: int, first: int, conf: str) -> tuple[float, float, float]:
+    """One post more before each run, then the `publisher build` command with ``conf`` and Hugo's full rebuild
+    in turns: (publisher's best, its highest peak, Hugo's best)."""
+    count = itertools.count(first)
+
+    def another_post() -> None:
+        i = next(count)
+        new_post(folder / "content", i, when=NOW + timedelta(seconds=i))
+
+    def publisher_round() -> tuple[float, float]:
+        another_post()
+        return publisher_build(folder, conf)
+
+    def hugo_round() -> tuple[float, float]:
+        another_post()
+        return hugo_build(hugo, folder, cold=False)
+
+    got = best_interleaved({"publisher": publisher_round, "hugo": hugo_round}, rounds)
+    return got["publisher"][0], got["publisher"][1], got["hugo"][0]
 
 
 def hugo_build(hugo: str, folder: Path, *, cold: bool) -> tuple[float, float]:
     if cold:
         set_aside(folder, "hugo-public", "resources")
     return run([hugo, "--quiet", "-s", str(folder), "-d", str(folder / "hugo-public")])
-
-
-def best(fn: object, rounds: int) -> tuple[float, float, str]:
-    """Best time, highest peak, and the split of the best round."""
-    results = []
-    for _ in range(rounds):
-        seconds, mb = fn()  # type: ignore[operator]
-        results.append((seconds, mb, LAST_SPLIT[0] if LAST_SPLIT else ""))
-    fastest = min(results)
-    return fastest[0], max(r[1] for r in results), fastest[2]
 
 
 def in_process_new_post(folder: Path, rounds: int = 21) -> float:
@@ -402,10 +419,17 @@ def main() -> None:
         folder = args.work / f"site-{i}"
         files, size = make_site(folder, source, args.posts)
         print(f"\n== {name}: {files} files, {size / 1e6:.1f} MB ==")
-        hugo_s, hugo_mb, _ = best(lambda f=folder: hugo_build(hugo, f, cold=True), args.rounds)
-        rss_s, rss_mb, rss_split = best(lambda f=folder: publisher_cold(f, "publisher-rss.toml"), args.rounds)
-        lib_s, lib_mb, _ = best(lambda f=folder: libraries_cold(f), args.rounds)
-        pub_s, pub_mb, split = best(lambda f=folder: publisher_cold(f), args.rounds)
+        cold = best_interleaved(
+            {
+                "hugo": lambda f=folder: hugo_build(hugo, f, cold=True),
+                "rss": lambda f=folder: publisher_cold(f, "publisher-rss.toml"),
+                "libraries": lambda f=folder: libraries_cold(f),
+                "default": lambda f=folder: publisher_cold(f),
+            },
+            args.rounds,
+        )
+        (hugo_s, hugo_mb, _), (rss_s, rss_mb, rss_split) = cold["hugo"], cold["rss"]
+        (lib_s, lib_mb, _), (pub_s, pub_mb, split) = cold["libraries"], cold["default"]
         ratio = rss_s / hugo_s
         ok &= ratio <= 1.0 and max(pub_mb, rss_mb) <= 100
         print(
@@ -425,13 +449,8 @@ def main() -> None:
             " (read, front matter, CommonMark, sanitize; nothing kept)"
         )
         if source is None:
-            # One post more before each build, best of --rounds for both tools.
-            inc_s, inc_mb = new_post_builds(folder, args.rounds, 1, "publisher.toml")
-            rebuilds = []
-            for r in range(args.rounds):
-                new_post(folder / "content", 100 + r, when=NOW + timedelta(minutes=1, seconds=r))
-                rebuilds.append(hugo_build(hugo, folder, cold=False)[0])
-            re_s = min(rebuilds)
+            # One post more before each run, best of --rounds for both tools, in turns.
+            inc_s, inc_mb, re_s = new_post_rounds(folder, hugo, args.rounds, 1000, "publisher.toml")
             daemon_ms = in_process_new_post(folder)
             ok &= daemon_ms <= 50
             print(
@@ -448,11 +467,11 @@ def main() -> None:
             print(f"  validator {verdict}")
         if source is None:
             publisher_build(folder, "publisher-rss.toml")  # the switch to RSS only: a full build, not timed
-            rss_inc_s, rss_inc_mb = new_post_builds(folder, args.rounds, 200, "publisher-rss.toml")
-            ok &= rss_inc_s <= 0.1 * re_s
+            rss_inc_s, rss_inc_mb, rss_re_s = new_post_rounds(folder, hugo, args.rounds, 2000, "publisher-rss.toml")
+            ok &= rss_inc_s <= 0.1 * rss_re_s
             print(
                 f"  new post  publisher build, RSS only {rss_inc_s:6.2f} s {rss_inc_mb:5.0f} MB | hugo rebuild"
-                f" {re_s:6.2f} s | ratio {rss_inc_s / re_s:.2f}x (target <= 0.1x; Hugo's work)"
+                f" {rss_re_s:6.2f} s | ratio {rss_inc_s / rss_re_s:.2f}x (target <= 0.1x; Hugo's work)"
             )
     empty_trash(args.work)
     print(f"\ntargets: {'all met' if ok else 'NOT all met'}")
