@@ -287,6 +287,7 @@ class Ahead:
     :meth:`start` then takes that walk when it was made for the same folder, store and selection rules."""
 
     _early: Ahead | None = None  # started by start_early, not taken yet
+    _stops_at_exit = False  # start_early's exit handler is registered
 
     def __init__(self, pid: int, fd: int, made_for: tuple[str, str, str]) -> None:
         self._pid = pid
@@ -327,11 +328,11 @@ class Ahead:
     @classmethod
     def start_early(cls, config: Config) -> None:
         """Start the walk for ``config`` now, for the :meth:`start` to come; stopped at exit if none comes."""
-        if Ahead._early is not None:
-            Ahead._early.discard()
+        cls._discard_early()
         Ahead._early = cls.start(config)
-        if Ahead._early is not None:
+        if Ahead._early is not None and not Ahead._stops_at_exit:
             atexit.register(cls._discard_early)
+            Ahead._stops_at_exit = True
 
     @staticmethod
     def _discard_early() -> None:

@@ -173,6 +173,16 @@ def test_a_walk_started_early_is_taken_only_for_what_it_was_made_for(tmp_path: P
 
 def test_a_walk_started_early_and_never_taken_is_reaped_at_exit(tmp_path: Path) -> None:
     config = a_site(tmp_path)
+    with Store(config.paths.database) as store:
+        scan(config, store)
+    walk.Ahead.start_early(config)
+    first = walk.Ahead._early
+    walk.Ahead.start_early(config)  # started again: the first one is stopped, the second one is live
+    early = walk.Ahead._early
+    assert first is not None and early is not None and early is not first
+    with pytest.raises(ChildProcessError):
+        os.waitpid(first._pid, os.WNOHANG)
+    assert walk.Ahead.start(config) is early and early.result() is not None
     walk.Ahead.start_early(config)
     early = walk.Ahead._early
     assert early is not None
