@@ -7,6 +7,7 @@ its walk of the content folder (:class:`publisher.content.walk.Ahead`) before th
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -63,9 +64,12 @@ def _walk_ahead_of_build(argv: list[str]) -> None:
     arguments = build_arguments(argv)
     if arguments is None:
         return
-    from publisher.config import load
+    from publisher.config import DEFAULT_CONFIG_NAME, ENV_CONFIG, load
     from publisher.content.walk import Ahead
 
+    path = arguments[0] or Path(os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG_NAME)
+    if path.exists() and not path.is_file():
+        return  # a pipe (-c /dev/stdin, -c <(...)) can be read once, and that read is the command group's
     try:
         config = load(arguments[0], overrides=arguments[1])
     except Exception:  # the command group loads it again, and says what is wrong

@@ -126,3 +126,26 @@ def test_a_build_takes_the_walk_its_command_line_started(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     assert "taking the one started with the command line" in result.stderr
     assert "1 added" in result.stdout and "2 removed" in result.stdout
+
+
+def test_a_config_read_from_a_pipe_is_read_once_by_build(tmp_path: Path) -> None:
+    """`publisher -c /dev/stdin build` reads the piped config once: the walk started early does not use it
+    up, so the build runs on it and not on the embedded defaults."""
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "2026-01-02-hello.md").write_text("---\ntitle: Hello\n---\nHi.\n", encoding="utf-8")
+    config = (
+        f'[site]\ntitle = "Piped News"\nbase_url = "https://news.example.org/"\n'
+        f'[paths]\ncontent = "{tmp_path / "content"}"\nstate = "{tmp_path / "state"}"\n'
+        f'output = "{tmp_path / "public"}"\n'
+    )
+    for _ in range(2):  # a cold build, then one with a store the early walk could use
+        result = subprocess.run(
+            [sys.executable, "-m", "publisher", "-c", "/dev/stdin", "build"],
+            cwd=tmp_path,
+            input=config,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+    assert "Piped News" in (tmp_path / "public" / "feed.atom").read_text(encoding="utf-8")
