@@ -1,8 +1,9 @@
 """The ``publisher`` command line (:func:`run`; the commands are in :mod:`publisher.cli.app`).
 
 This module loads nothing but the standard library until it knows the command: ``publisher build`` starts
-its walk of the content folder (:class:`publisher.content.walk.Ahead`) before the command line's own code
-(click, the commands) is loaded, so that loading overlaps the walk.
+its walk of the content folder (:class:`publisher.content.walk.Ahead`), or for a first build its scan
+workers (:mod:`publisher.content.workers`), before the command line's own code (click, the commands) is
+loaded, so that loading overlaps the walk or the workers' own start.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def run() -> None:
     their commands)."""
     import gc
 
-    _walk_ahead_of_build(sys.argv[1:])
+    _start_ahead_of_build(sys.argv[1:])
     from publisher.cli.app import main
 
     try:
@@ -60,12 +61,13 @@ def build_arguments(argv: list[str]) -> tuple[Path | None, list[str]] | None:
     return (Path(path) if path is not None else None), overrides
 
 
-def _walk_ahead_of_build(argv: list[str]) -> None:
+def _start_ahead_of_build(argv: list[str]) -> None:
+    """For ``publisher build``: with a store, the walk of the content folder (most files are found unchanged,
+    and the walk is most of the work); without one, the scan's worker processes (every file will be read)."""
     arguments = build_arguments(argv)
     if arguments is None:
         return
     from publisher.config import DEFAULT_CONFIG_NAME, ENV_CONFIG, load
-    from publisher.content.walk import Ahead
 
     path = arguments[0] or Path(os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG_NAME)
     if path.exists() and not path.is_file():
@@ -74,5 +76,15 @@ def _walk_ahead_of_build(argv: list[str]) -> None:
         config = load(arguments[0], overrides=arguments[1])
     except Exception:  # the command group loads it again, and says what is wrong
         return
-    if config.paths.content.is_dir():
+    if not config.paths.content.is_dir():
+        return
+    if config.paths.database.exists():
+        from publisher.content.walk import Ahead
+
         Ahead.start_early(config)
+        return
+    from publisher.content import workers
+
+    size = workers.pool_size()
+    if size and workers.enough_files(config.paths.content, config.content.extensions):
+        workers.start_early(size)

@@ -125,12 +125,6 @@ def render(parsed: ParsedItem, site: urls.Site) -> Rendered:
 
 # -- worker processes ------------------------------------------------------------------------------------------
 
-# What a worker runs: it reads all its input first (so the writer never waits on a worker that waits on it),
-# takes the writer's import path, then serves.
-_BOOT = (
-    "import io, pickle, sys; data = io.BytesIO(sys.stdin.buffer.read()); sys.path[:] = pickle.load(data); "
-    "from publisher.content.loading import serve; serve(data, sys.stdout.buffer)"
-)
 _PIPE_SIZE = 1 << 20  # results a worker may have written ahead of the writer (Linux; 64 KiB elsewhere)
 
 
@@ -138,26 +132,25 @@ def in_workers(chunks: list[list[Candidate]], job: Job, workers: int) -> Iterato
     """:func:`load_chunk` of every chunk, in order, worked out by ``workers`` worker processes.
 
     Each worker is a fresh interpreter that imports this module alone (not a fork of a process that may have
-    threads, nor a pool with its fork server and resource tracker, which would stay in memory beside it). It
-    is given its share of the chunks at once (chunk k goes to worker k mod n) and writes their results in
-    order to a pipe, where they wait for the writer: a worker works at most a pipe's worth ahead, so memory
-    stays flat however large the folder. Should a worker fail, the chunks left are read in this process.
+    threads, nor a pool with its fork server and resource tracker, which would stay in memory beside it):
+    :mod:`publisher.content.workers`, which gives those the command line started early first. It is given
+    its share of the chunks at once (chunk k goes to worker k mod n) and writes their results in order to a
+    pipe, where they wait for the writer: a worker works at most a pipe's worth ahead, so memory stays flat
+    however large the folder. Should a worker fail, the chunks left are read in this process.
     """
     import pickle
     import subprocess
-    import sys
+
+    from publisher.content import workers as pool
 
     procs: list[subprocess.Popen[bytes]] = []
     k = 0
     try:
-        for _ in range(min(workers, len(chunks))):
-            procs.append(subprocess.Popen([sys.executable, "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+        procs = pool.take(min(workers, len(chunks)))
         for n, proc in enumerate(procs):
             assert proc.stdin is not None and proc.stdout is not None
             _widen(proc.stdout.fileno())
-            proc.stdin.write(
-                pickle.dumps(sys.path) + pickle.dumps((job, chunks[n :: len(procs)]), pickle.HIGHEST_PROTOCOL)
-            )
+            proc.stdin.write(pickle.dumps((job, chunks[n :: len(procs)]), pickle.HIGHEST_PROTOCOL))
             proc.stdin.close()
         for k in range(len(chunks)):
             out = procs[k % len(procs)].stdout
@@ -170,11 +163,7 @@ def in_workers(chunks: list[list[Candidate]], job: Job, workers: int) -> Iterato
             yield load_chunk(rest, job)
     finally:
         for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+            pool.stop(proc)
 
 
 def serve(data: BinaryIO, out: BinaryIO) -> None:

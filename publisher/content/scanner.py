@@ -23,6 +23,7 @@ from publisher.config import Config
 from publisher.content import authors, catalog, loading, selection, urls, walk
 from publisher.content.loading import Loaded as _Loaded
 from publisher.content.walk import Candidate as _Candidate
+from publisher.content.workers import POOL_MIN, pool_size
 from publisher.models import ParsedItem
 from publisher.store import Store, iso, now_utc
 from publisher.store import content as db
@@ -223,21 +224,8 @@ def _load_all(
     )
 
 
-def pool_size() -> int:
-    """Worker processes for a cold scan: one per core (the writer's share of the work is small), or
-    ``PUBLISHER_SCAN_WORKERS`` (0 reads everything in this process)."""
-    wanted = os.environ.get("PUBLISHER_SCAN_WORKERS", "").strip()
-    if wanted.isdigit():
-        return int(wanted)
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores)
-
-
 # Below this many files to read, a scan reads them itself. Files come back from the workers _CHUNK at a time.
-_POOL_MIN = 200
+_POOL_MIN = POOL_MIN
 _CHUNK = 32
 
 

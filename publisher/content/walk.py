@@ -296,15 +296,16 @@ class Ahead:
 
     @classmethod
     def start(cls, config: Config) -> Ahead | None:
-        """Fork the walk; None where processes cannot fork. A walk :meth:`start_early` made for what
-        ``config`` names is taken instead; one made for anything else is stopped."""
+        """Fork the walk; None where processes cannot fork, and where the store does not exist (the walk would
+        have nothing to compare with). A walk :meth:`start_early` made for what ``config`` names is taken
+        instead; one made for anything else is stopped."""
         early, Ahead._early = Ahead._early, None
         if early is not None:
             if early._made_for == _made_for(config):
                 logger.debug("walk: taking the one started with the command line")
                 return early
             early.discard()
-        if not hasattr(os, "fork"):
+        if not hasattr(os, "fork") or not Path(config.paths.database).exists():
             return None
         read_end, write_end = os.pipe()
         try:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from publisher.content.workers import POOL_MIN
 from tests.conftest import write_config
 
 
-def publisher(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def publisher(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "publisher", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "publisher", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -149,3 +152,25 @@ def test_a_config_read_from_a_pipe_is_read_once_by_build(tmp_path: Path) -> None
         )
         assert result.returncode == 0, result.stderr
     assert "Piped News" in (tmp_path / "public" / "feed.atom").read_text(encoding="utf-8")
+
+
+def test_a_first_build_takes_the_scan_workers_its_command_line_started(tmp_path: Path) -> None:
+    """Without a store, `publisher build` starts the scan's workers before it loads its own code, when the
+    folder holds enough files to be worth them; a small folder is read in the command's own process."""
+    write_config(tmp_path)
+    env = dict(os.environ, PUBLISHER_SCAN_WORKERS="2")
+    for i in range(5):
+        (tmp_path / "content" / f"2026-01-{i + 1:02d}-p.md").write_text(f"---\ntitle: P{i}\n---\nHi.\n", "utf-8")
+    small = publisher("-v", "build", cwd=tmp_path, env=env)
+    assert small.returncode == 0, small.stderr
+    assert "workers started with the command line" not in small.stderr
+    shutil.rmtree(tmp_path / "state")
+    (tmp_path / "content" / "many").mkdir()
+    for i in range(POOL_MIN):
+        (tmp_path / "content" / "many" / f"p{i:03d}.md").write_text(
+            f"---\ntitle: M{i}\ndate: 2026-02-01T10:{i % 60:02d}:00\n---\nHi.\n", "utf-8"
+        )
+    result = publisher("-v", "build", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "taking 2 workers started with the command line" in result.stderr
+    assert f"{POOL_MIN + 5} added" in result.stdout

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from publisher.config import Config
-from publisher.content import catalog, scanner
+from publisher.content import catalog, scanner, workers
 from publisher.content.scanner import scan
 from publisher.store import Store
 from publisher.store import content as db
@@ -171,3 +171,42 @@ def test_write_batches_close_at_a_count_of_files_or_an_amount_of_text() -> None:
     assert [len(b) for b in batches] == [2, 2, 1]
     assert [x for b in batches for x in b] == long
     assert [len(b) for b in scanner._batches([loaded(0, 5_000), *short[:2]], 100, 1_000)] == [1, 2]
+
+
+def test_a_cold_scan_takes_the_workers_started_with_the_command_line(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """publisher.cli starts a first build's workers before it loads its own code; the scan takes those, and
+    records what a scan in one process records."""
+    _fill(config)
+    monkeypatch.setenv("PUBLISHER_SCAN_WORKERS", "2")
+    workers.start_early(2)
+    spares = list(workers._spare)
+    assert len(spares) == 2
+    with Store(tmp_path / "pool.db") as pooled:
+        report = scan(config, pooled)
+        pooled_rows = _snapshot(pooled)
+    assert workers._spare == []
+    assert all(proc.returncode is not None for proc in spares)  # taken, then reaped by the scan
+    assert len(report.added) == FILES
+    monkeypatch.setenv("PUBLISHER_SCAN_WORKERS", "0")
+    with Store(tmp_path / "single.db") as single:
+        scan(config, single)
+        assert _snapshot(single) == pooled_rows
+
+
+def test_workers_started_early_and_never_taken_are_stopped() -> None:
+    workers.start_early(2)
+    spares = list(workers._spare)
+    workers.stop_spares()  # what the exit handler runs
+    assert workers._spare == []
+    assert all(proc.returncode is not None for proc in spares)
+
+
+def test_enough_files_counts_content_files_outside_hidden_folders(tmp_path: Path) -> None:
+    for name in ("a.md", "b/c.MD", "b/d/e.txt", ".git/f.md", "b/.drafts/g.md", "h.jpg"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x", encoding="utf-8")
+    assert workers.enough_files(tmp_path, (".md", ".txt"), at_least=3)
+    assert not workers.enough_files(tmp_path, (".md", ".txt"), at_least=4)
+    assert not workers.enough_files(tmp_path / "missing", (".md",), at_least=1)

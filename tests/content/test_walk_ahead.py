@@ -113,8 +113,13 @@ def test_the_walk_ahead_offers_nothing_under_other_selection_rules(tmp_path: Pat
     assert report.removed == ["briefs/b1"]  # the scan walked itself, under the new rules
 
 
-def test_the_walk_ahead_of_a_store_not_made_yet_offers_nothing(tmp_path: Path) -> None:
-    report = _scanned_without_the_walk_ahead(a_site(tmp_path))
+def test_no_walk_is_made_ahead_of_a_store_not_made_yet(tmp_path: Path) -> None:
+    """It would have nothing to compare with; and a first build's scan workers, started with the command line,
+    must not have their input pipes held open by a forked walk."""
+    config = a_site(tmp_path)
+    assert walk.Ahead.start(config) is None
+    with Store(config.paths.database) as store:
+        report = scan(config, store, ahead=None)
     assert len(report.added) == 9 and report.unchanged == 0
 
 
