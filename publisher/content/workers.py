@@ -47,7 +47,14 @@ def take(count: int) -> list[subprocess.Popen[bytes]]:
     del _spare[:count]
     if taken:
         logger.debug("scan: taking %d workers started with the command line", len(taken))
-    return taken + [_spawn() for _ in range(count - len(taken))]
+    try:
+        while len(taken) < count:
+            taken.append(_spawn())
+    except OSError:
+        for proc in taken:
+            stop(proc)
+        raise
+    return taken
 
 
 def start_early(count: int) -> None:

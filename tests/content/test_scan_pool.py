@@ -210,3 +210,23 @@ def test_enough_files_counts_content_files_outside_hidden_folders(tmp_path: Path
     assert workers.enough_files(tmp_path, (".md", ".txt"), at_least=3)
     assert not workers.enough_files(tmp_path, (".md", ".txt"), at_least=4)
     assert not workers.enough_files(tmp_path / "missing", (".md",), at_least=1)
+
+
+def test_workers_that_cannot_all_start_leave_none_behind(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that cannot start (no processes left): the ones taken are stopped, and the scan reads the files
+    in its own process."""
+    workers.start_early(1)
+    spare = workers._spare[0]
+
+    def cannot(*_: object) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(workers, "_spawn", cannot)
+    with pytest.raises(OSError):
+        workers.take(2)
+    assert spare.returncode is not None and workers._spare == []
+    _fill(config)
+    monkeypatch.setenv("PUBLISHER_SCAN_WORKERS", "2")
+    with Store(config.paths.database) as store:
+        report = scan(config, store)
+    assert len(report.added) == FILES
