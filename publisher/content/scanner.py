@@ -215,7 +215,7 @@ def _load_all(
     """
     job = loading.Job(max_size=max_size, tz=tz, default_author=default_author, site=site)
     workers = pool_size() if workers is None else workers
-    if workers < 1 or len(cands) < _POOL_MIN:
+    if workers < 1 or len(cands) < POOL_MIN:
         for cand in cands:
             yield loading.load(cand, job)
         return
@@ -224,8 +224,7 @@ def _load_all(
     )
 
 
-# Below this many files to read, a scan reads them itself. Files come back from the workers _CHUNK at a time.
-_POOL_MIN = POOL_MIN
+# Files come back from the workers _CHUNK at a time.
 _CHUNK = 32
 
 

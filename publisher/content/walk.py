@@ -286,8 +286,7 @@ class Ahead:
     The command line may start it sooner still, before it has loaded its own code (:meth:`start_early`):
     :meth:`start` then takes that walk when it was made for the same folder, store and selection rules."""
 
-    _early: Ahead | None = None  # started by start_early, not taken yet
-    _stops_at_exit = False  # start_early's exit handler is registered
+    _early: Ahead | None = None  # started by start_early, not taken yet; stopped at exit if never taken
 
     def __init__(self, pid: int, fd: int, made_for: tuple[str, str, str]) -> None:
         self._pid = pid
@@ -305,7 +304,7 @@ class Ahead:
                 logger.debug("walk: taking the one started with the command line")
                 return early
             early.discard()
-        if not hasattr(os, "fork") or not Path(config.paths.database).exists():
+        if not hasattr(os, "fork") or not config.paths.database.exists():
             return None
         read_end, write_end = os.pipe()
         try:
@@ -331,9 +330,6 @@ class Ahead:
         """Start the walk for ``config`` now, for the :meth:`start` to come; stopped at exit if none comes."""
         cls._discard_early()
         Ahead._early = cls.start(config)
-        if Ahead._early is not None and not Ahead._stops_at_exit:
-            atexit.register(cls._discard_early)
-            Ahead._stops_at_exit = True
 
     @staticmethod
     def _discard_early() -> None:
@@ -374,6 +370,9 @@ class Ahead:
             Counter(left_out),
             logs,
         )
+
+
+atexit.register(Ahead._discard_early)
 
 
 def _made_for(config: Config) -> tuple[str, str, str]:

@@ -2,10 +2,10 @@
 (:func:`publisher.content.loading.in_workers` gives them their work; :func:`publisher.content.loading.serve`
 is what they run).
 
-Light on purpose (the standard library only): ``publisher build`` starts them with its command line, before it
-loads its own code, when the store does not exist yet and the folder holds enough files to be worth them
-(:func:`start_early`). Each worker then loads the readers while the command loads the rest, instead of after
-it; a worker takes its work only once its code is loaded.
+Light on purpose (the standard library and the walk's naming rules): ``publisher build`` starts them with its
+command line, before it loads its own code, when the store does not exist yet and the folder holds enough
+files to be worth them (:func:`start_early`). Each worker then loads the readers while the command loads the
+rest, instead of after it; a worker takes its work only once its code is loaded.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterable
 from pathlib import Path
+
+from publisher.content.walk import is_candidate
 
 logger = logging.getLogger("publisher.content.scanner")
 
 # Below this many files to read, a scan reads them itself: starting workers would cost more than it saves.
 POOL_MIN = 200
 
-_spare: list[subprocess.Popen[bytes]] = []  # started by start_early, not taken yet
-_stops_at_exit = False
+_spare: list[subprocess.Popen[bytes]] = []  # started by start_early, not taken yet; stopped at exit if never taken
 
 
 def pool_size() -> int:
@@ -59,11 +59,7 @@ def take(count: int) -> list[subprocess.Popen[bytes]]:
 
 def start_early(count: int) -> None:
     """Start ``count`` workers now, for the scan to come; stopped at exit if it does not take them."""
-    global _stops_at_exit
     _spare.extend(_spawn() for _ in range(count))
-    if not _stops_at_exit:
-        atexit.register(stop_spares)
-        _stops_at_exit = True
 
 
 def stop_spares() -> None:
@@ -83,10 +79,13 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
                 pipe.close()
 
 
-def enough_files(root: Path, extensions: Iterable[str], at_least: int = POOL_MIN) -> bool:
-    """Whether the folder ``root`` holds ``at_least`` files with one of ``extensions`` (hidden folders aside):
-    counted only until there are that many, so a large folder costs a few folder listings."""
-    suffixes = tuple(ext.lower() for ext in extensions)
+atexit.register(stop_spares)
+
+
+def enough_files(root: Path, extensions: tuple[str, ...], at_least: int = POOL_MIN) -> bool:
+    """Whether the folder ``root`` holds ``at_least`` files whose names make them candidates
+    (:func:`publisher.content.walk.is_candidate`; hidden folders aside): counted only until there are that
+    many, so a large folder costs a few folder listings."""
     found = 0
     folders = [str(root)]
     while folders:
@@ -97,7 +96,7 @@ def enough_files(root: Path, extensions: Iterable[str], at_least: int = POOL_MIN
                         continue
                     if entry.is_dir(follow_symlinks=False):
                         folders.append(entry.path)
-                    elif entry.name.lower().endswith(suffixes):
+                    elif is_candidate(entry.name, extensions):
                         found += 1
                         if found >= at_least:
                             return True

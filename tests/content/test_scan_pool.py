@@ -17,7 +17,7 @@ from publisher.store import Store
 from publisher.store import content as db
 from tests.content.test_scanner import POST, put
 
-FILES = scanner._POOL_MIN + 30
+FILES = workers.POOL_MIN + 30
 
 
 def _fill(config: Config) -> None:
