@@ -203,3 +203,27 @@ def test_readme_quick_start_works_as_typed(tmp_path: Path) -> None:
     (listed,) = outputs[-1].split()
     assert listed.startswith("examples/state/maildir/new/")
     assert b"Subject:" in (tmp_path / listed).read_bytes()
+
+
+def test_the_process_ends_as_sys_exit_would() -> None:
+    """publisher.cli ends the process without the interpreter's teardown (``_end``), and still the way
+    ``sys.exit`` does: threads joined, exit handlers run, buffered output flushed, the status kept."""
+    script = """if True:
+        import atexit, sys, threading, time
+        from publisher.cli import _end
+        def late():
+            time.sleep(0.2)
+            print("thread finished")
+        threading.Thread(target=late).start()
+        atexit.register(print, "exit handler ran")
+        sys.stdout.write("buffered, no newline;")
+        _end(STATUS)
+        print("never")
+    """
+    for status, code, err in (("None", 0, ""), ("3", 3, ""), ("'publisher: refused'", 1, "publisher: refused\n")):
+        result = subprocess.run(
+            [sys.executable, "-c", script.replace("STATUS", status)], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == code, result.stderr
+        assert result.stdout == "buffered, no newline;thread finished\nexit handler ran\n"
+        assert result.stderr == err
