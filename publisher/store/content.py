@@ -78,12 +78,13 @@ def settle_roles(store: Store, slugs: Sequence[str]) -> None:
 
 
 def published_sources_ending(store: Store, suffix: str) -> list[str]:
-    """Source paths of published items whose file name ends with ``suffix`` (".pdf"), case aside."""
+    """Source paths of published items whose file name ends with ``suffix`` (".pdf"), ASCII case aside."""
+    # LIKE already ignores ASCII case; lower() on every path took three times as long (every build asks).
     return [
         str(path)
         for (path,) in store.conn.execute(
-            "SELECT source_path FROM items WHERE deleted_at IS NULL AND lower(source_path) LIKE ? ORDER BY 1",
-            (f"%{suffix.lower()}",),
+            "SELECT source_path FROM items WHERE deleted_at IS NULL AND source_path LIKE ? ORDER BY 1",
+            (f"%{suffix}",),
         )
     ]
 

@@ -41,6 +41,14 @@ def test_a_broken_pdf_is_a_clear_error() -> None:
         pdf.text("x.pdf", b"%PDF-1.4\nbroken")
 
 
+def test_a_pdf_named_in_capitals_is_published_too(config: Config, store: Store) -> None:
+    data = brief_pdf(pages=2, date="March 3, 2026")
+    put(config, "briefs/PORTS.PDF", data)
+    put(config, "briefs/notes.pdf.txt", b"Not a PDF, whatever its name holds.")
+    build(config, store)
+    assert (config.paths.output / "files" / "briefs" / "PORTS.PDF").read_bytes() == data
+    assert sorted(p.name for p in (config.paths.output / "files" / "briefs").iterdir()) == ["PORTS.PDF"]
+
 def test_pdfs_reach_the_feeds_as_enclosures_and_the_digests_as_links(config: Config, store: Store) -> None:
     data = brief_pdf(pages=4, date=datetime.now(UTC).strftime("%B %d, %Y"))  # recent: digests gather it
     put(config, "briefs/ports.pdf", data)
