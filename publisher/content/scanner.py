@@ -25,7 +25,7 @@ from publisher.content.loading import Loaded as _Loaded
 from publisher.content.walk import Candidate as _Candidate
 from publisher.content.workers import POOL_MIN, pool_size
 from publisher.models import ParsedItem
-from publisher.store import Store, iso, now_utc
+from publisher.store import SCHEMA_VERSION, Store, iso, now_utc
 from publisher.store import content as db
 from publisher.store.content import SourceRecord
 
@@ -88,7 +88,7 @@ def scan(
         else:
             ahead.discard()
     gone: list[str] | None = None
-    if walked is not None and walked.rules == rules:
+    if walked is not None and walked.rules == rules and walked.schema == SCHEMA_VERSION:
         for name, level, message in walked.logs:
             logging.getLogger(name).log(level, "%s", message)
         report.left_out.update(walked.left_out)

@@ -268,6 +268,7 @@ class Walked:
     the store when it read the stamps): what a scan finds when nothing moves in between."""
 
     rules: str
+    schema: int  # the store's schema version when the walk read it (the scan takes none from an older one)
     unchanged: int  # files found with their recorded stamp
     candidates: list[Candidate]  # the others, in walk order
     gone: list[str]  # recorded files the walk did not find
@@ -360,9 +361,10 @@ class Ahead:
         raw = marshal.loads(b"".join(chunks))
         if raw is None:
             return None
-        rules, unchanged, candidates, gone, stamps, left_out, logs = raw
+        rules, schema, unchanged, candidates, gone, stamps, left_out, logs = raw
         return Walked(
             rules,
+            schema,
             unchanged,
             [Candidate(*c) for c in candidates],
             gone,
@@ -393,9 +395,10 @@ def _walk_ahead(config: Config) -> Any:
     from publisher.store import ahead
 
     rules = selection_rules(config)
-    recorded = ahead.stamps(config.paths.database, DUPLICATE, rules)
-    if recorded is None:
+    read = ahead.stamps(config.paths.database, DUPLICATE, rules)
+    if read is None:
         return None
+    schema, recorded = read
     logs: list[tuple[str, int, str]] = []
 
     class Keep(logging.Handler):
@@ -410,4 +413,4 @@ def _walk_ahead(config: Config) -> Any:
     gone = gone_files(recorded, unchanged, candidates)
     stamps = {path: recorded[path] for path in [c.relpath for c in candidates] + gone if path in recorded}
     plain = [dataclasses.astuple(c) for c in candidates]
-    return rules, len(unchanged), plain, gone, stamps, dict(left_out), logs
+    return rules, schema, len(unchanged), plain, gone, stamps, dict(left_out), logs

@@ -12,6 +12,9 @@ module                      tables
 :mod:`~.store.digests`      ``digests``, ``digest_marks``
 :mod:`~.store.inbound`      ``inbound``: the log of bounces, complaints and unsubscribe mail read
 :mod:`~.store.archives`     ``feed_archive``: which RFC 5005 archive page of which feed holds an entry
+:mod:`~.store.ahead`        none of its own: the two reads of ``sources`` and ``meta`` a walk made ahead needs,
+                            through a connection of its own in another process, with nothing loaded but
+                            ``sqlite3``; :mod:`~.store.content` reads stamps and meta with the same functions
 ==========================  ==================================================================================
 
 Everything else calls the named functions of the owning module: :mod:`publisher.content.catalog` and the
@@ -35,6 +38,21 @@ Raw ``sqlite3`` or sqlite-utils:
 
 from __future__ import annotations
 
-from publisher.store.db import MIGRATIONS, SCHEMA_VERSION, Store, dumps, iso, now_utc, parse_iso
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from publisher.store.db import MIGRATIONS, SCHEMA_VERSION, Store, dumps, iso, now_utc, parse_iso
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Store", "dumps", "iso", "now_utc", "parse_iso"]
+
+
+def __getattr__(name: str) -> Any:
+    # The names above load store.db on first use, not with the package: a walk made ahead, in a process of
+    # its own, imports store.ahead alone (sqlite3 and nothing else of the store).
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from publisher.store import db
+
+    value = getattr(db, name)
+    globals()[name] = value
+    return value

@@ -1,19 +1,25 @@
 """What a walk made ahead of a scan reads from the store (:class:`publisher.content.walk.Ahead`): through a
-connection of its own, in another process, reading only."""
+connection of its own, in another process, reading only.
+
+Light on purpose: nothing is loaded but ``sqlite3``, not even the rest of the store, so the walk's process
+starts reading sooner. :mod:`~publisher.store.content` reads the stamps and the meta values with the same
+functions, through the store's own connection.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
-from publisher.store.content import RULES_META, meta_on, stamps_on
-from publisher.store.db import SCHEMA_VERSION
+# The selection rules every recorded file was chosen by (written by the scan, read by a walk made ahead).
+RULES_META = "selection_rules"
 
 
-def stamps(database: Path, duplicate_prefix: str, rules: str) -> dict[str, tuple[int, int, bool]] | None:
-    """path → (size, mtime_ns, skipped as a duplicate) of every recorded source, as
-    :func:`publisher.store.content.source_stamps` gives them; None unless the store exists, needs no
-    migration, and recorded its files under the selection rules ``rules``."""
+def stamps(database: Path, duplicate_prefix: str, rules: str) -> tuple[int, dict[str, tuple[int, int, bool]]] | None:
+    """The store's schema version (``PRAGMA user_version``) and path → (size, mtime_ns, skipped as a
+    duplicate) of every recorded source; None unless the store exists and recorded its files under the
+    selection rules ``rules``. The caller compares the version with the one its code migrates to: a store
+    that needs a migration may record its stamps otherwise."""
     if not Path(database).is_file():
         return None
     try:
@@ -21,12 +27,28 @@ def stamps(database: Path, duplicate_prefix: str, rules: str) -> dict[str, tuple
     except sqlite3.Error:
         return None
     try:
-        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            return None
+        conn.execute("BEGIN")  # one snapshot for the three reads
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         if meta_on(conn, RULES_META) != rules:
             return None
-        return stamps_on(conn, duplicate_prefix)
+        return version, stamps_on(conn, duplicate_prefix)
     except sqlite3.Error:
         return None
     finally:
         conn.close()
+
+
+def meta_on(conn: sqlite3.Connection, key: str) -> str | None:
+    """A value of the ``meta`` table, through any connection to the store."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def stamps_on(conn: sqlite3.Connection, duplicate_prefix: str) -> dict[str, tuple[int, int, bool]]:
+    """path → (size, mtime_ns, skipped as a duplicate: its reason starts with ``duplicate_prefix``) of every
+    recorded source, through any connection to the store."""
+    rows = conn.execute(
+        "SELECT path, size, mtime_ns, substr(reason, 1, ?) = ? FROM sources",
+        (len(duplicate_prefix), duplicate_prefix),
+    )
+    return {path: (size, mtime_ns, bool(dup)) for path, size, mtime_ns, dup in rows}

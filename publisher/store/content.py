@@ -11,11 +11,14 @@ Rows come back as plain tuples in the column order named by each function: the c
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+# The reads a walk made ahead also makes, in a process of its own: written once, in the light module.
+from publisher.store.ahead import RULES_META as RULES_META
+from publisher.store.ahead import meta_on, stamps_on
 
 if TYPE_CHECKING:
     from publisher.models import Correspondent
@@ -42,16 +45,6 @@ def change_marks(store: Store) -> tuple[int, int]:
 
 def get_meta(store: Store, key: str) -> str | None:
     return meta_on(store.conn, key)
-
-
-def meta_on(conn: sqlite3.Connection, key: str) -> str | None:
-    """:func:`get_meta` through any connection to the store (a reader in another process has its own)."""
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return row[0] if row else None
-
-
-# The selection rules every recorded file was chosen by (written by the scan, read by a walk made ahead).
-RULES_META = "selection_rules"
 
 
 def set_meta(store: Store, key: str, value: str) -> None:
@@ -138,15 +131,6 @@ def source_stamps(store: Store, duplicate_prefix: str) -> dict[str, tuple[int, i
     """path → (size, mtime_ns, skipped as a duplicate: its reason starts with ``duplicate_prefix``) of every
     recorded source: what a walk compares each file with, lighter than :func:`sources`."""
     return stamps_on(store.conn, duplicate_prefix)
-
-
-def stamps_on(conn: sqlite3.Connection, duplicate_prefix: str) -> dict[str, tuple[int, int, bool]]:
-    """:func:`source_stamps` through any connection to the store."""
-    rows = conn.execute(
-        "SELECT path, size, mtime_ns, substr(reason, 1, ?) = ? FROM sources",
-        (len(duplicate_prefix), duplicate_prefix),
-    )
-    return {path: (size, mtime_ns, bool(dup)) for path, size, mtime_ns, dup in rows}
 
 
 def skipped_sources_like(store: Store, reason_prefix: str) -> dict[str, SourceRecord]:

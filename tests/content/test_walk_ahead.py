@@ -3,8 +3,11 @@ report, the same store; and it is not taken when the store moved under it (rules
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from publisher import config as config_mod
 from publisher.config import Config
 from publisher.content import walk
 from publisher.content.scanner import ScanReport, scan
-from publisher.store import Store
+from publisher.store import SCHEMA_VERSION, Store
 from tests.conftest import write_config
 
 POST = (
@@ -121,6 +124,44 @@ def test_no_walk_is_made_ahead_of_a_store_not_made_yet(tmp_path: Path) -> None:
     with Store(config.paths.database) as store:
         report = scan(config, store, ahead=None)
     assert len(report.added) == 9 and report.unchanged == 0
+
+
+class _Given:
+    """A walk made ahead, already finished: what scan is handed."""
+
+    def __init__(self, walked: walk.Walked) -> None:
+        self.walked = walked
+
+    def result(self) -> walk.Walked:
+        return self.walked
+
+    def discard(self) -> None:
+        pass
+
+
+def test_a_walk_that_read_a_store_of_another_schema_is_not_taken(tmp_path: Path) -> None:
+    """The walk's process reads the store's stamps without migrating it: what it read under another schema
+    version is not taken, and the scan walks itself."""
+    config = a_site(tmp_path)
+    with Store(config.paths.database) as store:
+        scan(config, store)
+    ahead = walk.Ahead.start(config)
+    assert ahead is not None
+    walked = ahead.result()
+    assert walked is not None and walked.schema == SCHEMA_VERSION
+    put(tmp_path, "posts/2026/later.md", POST.format(title="Later", day=9))  # after the walk: it cannot know
+    for schema, added in ((SCHEMA_VERSION - 1, ["posts/2026/later"]), (SCHEMA_VERSION, [])):
+        given = dataclasses.replace(walked, schema=schema)
+        with Store(config.paths.database) as store:
+            report = scan(config, store, ahead=_Given(given))  # type: ignore[arg-type]
+        assert report.added == added
+
+
+def test_the_walk_loads_nothing_of_the_store_but_its_light_reader() -> None:
+    """A walk made ahead starts reading sooner for loading sqlite3 alone: not store.db, not store.content."""
+    script = "import sys, publisher.store.ahead; print(sorted(m for m in sys.modules if m.startswith('publisher.')))"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "['publisher.store', 'publisher.store.ahead']"
 
 
 def _scanned_without_the_walk_ahead(config: Config) -> ScanReport:
