@@ -1,9 +1,10 @@
 """The ``publisher`` command line (:func:`run`; the commands are in :mod:`publisher.cli.app`).
 
-This module loads nothing but the standard library until it knows the command: ``publisher build`` starts
-its walk of the content folder (:class:`publisher.content.walk.Ahead`), or for a first build its scan
-workers (:mod:`publisher.content.workers`), before the command line's own code (click, the commands) is
-loaded, so that loading overlaps the walk or the workers' own start.
+This module loads nothing but the standard library until it knows the command. A plain ``publisher
+build`` line (:func:`build_arguments`) is run without click (:func:`publisher.cli.building.plain`), and
+the build starts its walk of the content folder (:class:`publisher.content.walk.Ahead`), or for a first
+build its scan workers (:mod:`publisher.content.workers`), before it loads its own code, so that loading
+overlaps the walk or the workers' own start. Every other line goes to the click command group.
 """
 
 from __future__ import annotations
@@ -11,13 +12,22 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
+
+if TYPE_CHECKING:
+    from publisher.config import Config
 
 
 def run() -> None:
-    """The command line as a process runs it (the ``publisher`` script, ``python -m publisher``): the command
-    group, then the end of the process without the interpreter's teardown (:func:`_end`)."""
-    _start_ahead_of_build(sys.argv[1:])
+    """The command line as a process runs it (the ``publisher`` script, ``python -m publisher``): a plain
+    build, or the command group; then the end of the process without the interpreter's teardown
+    (:func:`_end`)."""
+    line = build_arguments(sys.argv[1:])
+    if line is not None:
+        config = _start_ahead_of_build(line)
+        from publisher.cli import building
+
+        _end(building.plain(line.config, line.overrides, line.verbose, config))
     from publisher.cli.app import main
 
     try:
@@ -56,13 +66,23 @@ def _end(status: object) -> NoReturn:
     os._exit(code)
 
 
-def build_arguments(argv: list[str]) -> tuple[Path | None, list[str]] | None:
-    """The ``--config`` path and the ``--set`` overrides of a ``publisher build`` command line, as the command
-    group reads them; None for any other command line, and for one this reading is not sure of (an option
-    it does not know, ``--help``): the build then starts its walk itself, a little later, and the command
-    group alone says what the command line means."""
+class BuildLine(NamedTuple):
+    """A plain ``publisher build`` command line, as the command group would read it."""
+
+    config: Path | None  # --config / -c, the last one given
+    overrides: list[str]  # every --set, in order
+    verbose: int  # how many -v / --verbose
+
+
+def build_arguments(argv: list[str]) -> BuildLine | None:
+    """The ``--config`` path, the ``--set`` overrides and the ``-v`` count of a plain ``publisher build``
+    command line, as the command group reads them; None for any other command line, and for one this reading
+    is not sure of (an option it does not know, ``--help``, a config path that names no readable regular
+    file, which click would refuse or a pipe that can be read once): the command group alone says what
+    those mean."""
     path: str | None = None
     overrides: list[str] = []
+    verbose = 0
     building = False
     args = iter(argv)
     for arg in args:
@@ -70,7 +90,11 @@ def build_arguments(argv: list[str]) -> tuple[Path | None, list[str]] | None:
         if name in ("--config", "-c", "--set") and not equals:
             value = next(args, "")
         elif not (equals and name in ("--config", "--set")):
-            if arg == "--verbose" or (arg.startswith("-") and set(arg[1:]) == {"v"}):
+            if arg == "--verbose":
+                verbose += 1
+                continue
+            if arg.startswith("-") and set(arg[1:]) == {"v"}:
+                verbose += len(arg) - 1
                 continue
             if arg == "build" and not building:
                 building = True
@@ -84,33 +108,34 @@ def build_arguments(argv: list[str]) -> tuple[Path | None, list[str]] | None:
             path = value
     if not building:
         return None
-    return (Path(path) if path is not None else None), overrides
+    if path is not None and os.path.exists(path) and not (os.path.isfile(path) and os.access(path, os.R_OK)):
+        return None
+    return BuildLine(Path(path) if path is not None else None, overrides, verbose)
 
 
-def _start_ahead_of_build(argv: list[str]) -> None:
+def _start_ahead_of_build(line: BuildLine) -> Config | None:
     """For ``publisher build``: with a store, the walk of the content folder (most files are found unchanged,
-    and the walk is most of the work); without one, the scan's worker processes (every file will be read)."""
-    arguments = build_arguments(argv)
-    if arguments is None:
-        return
+    and the walk is most of the work); without one, the scan's worker processes (every file will be read).
+    The config, once loaded for that, for the build to use; None where it was not loaded."""
     from publisher.config import DEFAULT_CONFIG_NAME, ENV_CONFIG, load
 
-    path = arguments[0] or Path(os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG_NAME)
+    path = line.config or Path(os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG_NAME)
     if path.exists() and not path.is_file():
-        return  # a pipe (-c /dev/stdin, -c <(...)) can be read once, and that read is the command group's
+        return None  # a pipe (PUBLISHER_CONFIG=/dev/stdin) can be read once: that read is the build's own
     try:
-        config = load(arguments[0], overrides=arguments[1])
-    except Exception:  # the command group loads it again, and says what is wrong
-        return
+        config = load(line.config, overrides=line.overrides)
+    except Exception:  # the build loads it again, and says what is wrong
+        return None
     if not config.paths.content.is_dir():
-        return
+        return config
     if config.paths.database.exists():
         from publisher.content.walk import Ahead
 
         Ahead.start_early(config)
-        return
+        return config
     from publisher.content import workers
 
     size = workers.pool_size()
     if size and workers.enough_files(config.paths.content, config.content.extensions):
         workers.start_early(size)
+    return config

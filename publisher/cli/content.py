@@ -1,19 +1,17 @@
-"""Content commands: init, check-config, scan, build, items, correspondents."""
+"""Content commands: init, check-config, scan, build, items, correspondents (the work of scan and build is in
+:mod:`publisher.cli.building`, which runs without click)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-from publisher.cli.app import App, main, progress_bar
+from publisher.cli import building
+from publisher.cli.app import App, main
+from publisher.cli.building import open_store
 from publisher.config import Config
-from publisher.errors import ConfigError, ContentError
-
-if TYPE_CHECKING:
-    from publisher.content.scanner import ScanReport
-    from publisher.store import Store
+from publisher.errors import ConfigError
 
 # Stage modules are imported inside the commands that need them, so every command starts quickly.
 
@@ -70,21 +68,6 @@ def example_config() -> str:
     from importlib.resources import files
 
     return files("publisher").joinpath("config.example.toml").read_text(encoding="utf-8")
-
-
-def require_content(config: Config) -> None:
-    """A missing content folder is an error, not an empty site: most often a wrong ``paths.content``."""
-    folder = config.paths.content
-    if not folder.is_dir():
-        raise ContentError(
-            str(folder), f"the content folder does not exist (paths.content, from {config.origin('paths.content')})"
-        )
-
-
-def open_store(config: Config) -> Store:
-    from publisher.store import Store
-
-    return Store(config.paths.database)
 
 
 @main.command()
@@ -173,25 +156,6 @@ def _print_addresses(config: Config) -> None:
         click.echo(f"unsubscribe mail: {config.subscriptions.unsubscribe_mailto}")
 
 
-def _print_scan(scan: ScanReport, store: Store) -> None:
-    from publisher.content.scanner import skipped_sources
-
-    click.echo(
-        f"files: {scan.files_seen} seen, {scan.files_read} read, {scan.unchanged} unchanged; "
-        f"items: {len(scan.added)} added, {len(scan.updated)} updated, {len(scan.removed)} removed, "
-        f"{scan.drafts} drafts"
-    )
-    if scan.undated:
-        click.echo(f"undated: {scan.undated} file(s) gave no date; their modification time was used")
-    for reason, count in sorted(scan.left_out.items()):
-        click.echo(f"left out: {count} file(s), {reason}")
-    skipped = skipped_sources(store)
-    if skipped:
-        click.echo(f"skipped: {len(skipped)}")
-        for path, reason in skipped:
-            click.echo(f"  {path}: {reason}")
-
-
 @main.command()
 @click.pass_obj
 def scan(app: App) -> None:
@@ -199,14 +163,7 @@ def scan(app: App) -> None:
 
     Example: publisher scan
     """
-    from publisher.content.scanner import scan as run_scan
-
-    config = app.config
-    require_content(config)
-    with open_store(config) as store:
-        with progress_bar("scanning") as progress:
-            report = run_scan(config, store, progress=progress)
-        _print_scan(report, store)
+    building.scan(app.config)
 
 
 @main.command()
@@ -216,35 +173,7 @@ def build(app: App) -> None:
 
     Example: publisher build
     """
-    from publisher.content import walk
-    from publisher.store import content as db
-
-    config = app.config
-    require_content(config)
-    # The folder is walked in a child process while this one loads what reads files and writes feeds. That
-    # includes the feed pages and renderer and the threads feed files are flushed from, which the build
-    # itself loads only after its scan, once the walk is over: here they load while this process would
-    # otherwise wait for the walk. The walk is the one the command line started before loading its own code
-    # (publisher.cli.run), when that one was made for this config.
-    ahead = walk.Ahead.start(config)
-    import concurrent.futures.thread  # noqa: F401
-
-    from publisher.feeds import pages  # noqa: F401
-    from publisher.feeds.build import build as run_build
-
-    with open_store(config) as store:
-        with progress_bar("scanning") as progress, progress_bar("feeds", at_least=10) as feed_progress:
-            report = run_build(config, store, progress=progress, feed_progress=feed_progress, ahead=ahead)
-        _print_scan(report.scan, store)
-        items = db.count_items(store)
-        people = len(db.published_correspondents(store))
-    click.echo(f"store: {items} items, {people} correspondents")
-    click.echo(
-        f"feeds: {report.feeds_total} feeds, {len(report.feeds_written)} files written, "
-        f"{len(report.archives_written)} archive pages written, "
-        f"{len(report.feeds_removed)} removed, in {config.paths.output} ({report.seconds:.2f}s: "
-        f"scan {report.scan_seconds:.2f}s, feeds {report.seconds - report.scan_seconds:.2f}s)"
-    )
+    building.build(app.config)
 
 
 @main.command()

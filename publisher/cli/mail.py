@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from publisher.cli.app import App, main, progress_bar
+from publisher.cli.app import App, main
+from publisher.cli.progress import progress_bar
 from publisher.config import Config
 from publisher.mail import digests, messages, subscribers, tokens
 from publisher.store import Store

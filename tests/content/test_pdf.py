@@ -49,6 +49,7 @@ def test_a_pdf_named_in_capitals_is_published_too(config: Config, store: Store) 
     assert (config.paths.output / "files" / "briefs" / "PORTS.PDF").read_bytes() == data
     assert sorted(p.name for p in (config.paths.output / "files" / "briefs").iterdir()) == ["PORTS.PDF"]
 
+
 def test_pdfs_reach_the_feeds_as_enclosures_and_the_digests_as_links(config: Config, store: Store) -> None:
     data = brief_pdf(pages=4, date=datetime.now(UTC).strftime("%B %d, %Y"))  # recent: digests gather it
     put(config, "briefs/ports.pdf", data)
