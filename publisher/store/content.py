@@ -201,10 +201,12 @@ def delete_source(store: Store, path: str) -> None:
 
 def skipped_sources(store: Store) -> list[tuple[str, str]]:
     """(path, reason) of every file currently skipped, by path."""
+    # "+path": sorting the few skipped rows, found by the partial index sources_skipped, not walking every row
+    # in path order to find them (7 ms at 10,000 files, asked by every build command).
     return [
         (str(path), str(reason))
         for path, reason in store.conn.execute(
-            "SELECT path, reason FROM sources WHERE status = 'skipped' ORDER BY path"
+            "SELECT path, reason FROM sources WHERE status = 'skipped' ORDER BY +path"
         )
     ]
 

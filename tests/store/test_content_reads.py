@@ -1,0 +1,23 @@
+"""Reads of the content tables that every build command makes: they find the few rows they want through an
+index, at any size of the folder."""
+
+from __future__ import annotations
+
+from publisher.store import Store, content
+
+
+def test_skipped_sources_are_found_through_their_partial_index_and_listed_by_path(store: Store) -> None:
+    rows = [(f"posts/p{i:05}.md", 10, 1, "x", f"k{i}", "ok", "", "2026-01-01T00:00:00Z") for i in range(2000)]
+    rows += [("b/broken.md", 3, 1, "x", None, "skipped", "bad front matter", "2026-01-01T00:00:00Z")]
+    rows += [("a/empty.md", 0, 1, "x", None, "skipped", "empty file", "2026-01-01T00:00:00Z")]
+    with store.transaction():
+        content.save_sources(store, rows)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    try:
+        assert content.skipped_sources(store) == [("a/empty.md", "empty file"), ("b/broken.md", "bad front matter")]
+    finally:
+        store.conn.set_trace_callback(None)
+    (sql,) = statements
+    plan = " ".join(row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
+    assert "USING INDEX sources_skipped" in plan, plan  # not every source, walked in path order
