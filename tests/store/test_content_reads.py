@@ -21,3 +21,29 @@ def test_skipped_sources_are_found_through_their_partial_index_and_listed_by_pat
     (sql,) = statements
     plan = " ".join(row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
     assert "USING INDEX sources_skipped" in plan, plan  # not every source, walked in path order
+
+
+def test_stamps_flag_the_files_skipped_as_duplicates_only(store: Store) -> None:
+    at = "2026-01-01T00:00:00Z"
+    with store.transaction():
+        content.save_sources(
+            store,
+            [
+                ("a.md", 10, 111, "x", "k1", "ok", "", at),
+                ("b.md", 20, 222, "x", None, "skipped", "duplicate id 'k1': already used by a.md", at),
+                ("c.md", 30, 333, "x", None, "skipped", "bad front matter", at),
+                ("d.md", 40, 444, "x", None, "draft", "draft: not published", at),
+            ],
+        )
+    expected = {
+        "a.md": (10, 111, False),
+        "b.md": (20, 222, True),
+        "c.md": (30, 333, False),
+        "d.md": (40, 444, False),
+    }
+    assert content.source_stamps(store, "duplicate id") == expected
+    with store.transaction():  # inside a transaction too: no snapshot of its own is taken then
+        assert content.source_stamps(store, "duplicate id") == expected
+    with store.transaction():
+        content.delete_source(store, "b.md")
+    assert content.source_stamps(store, "duplicate id") == {p: s for p, s in expected.items() if p != "b.md"}
