@@ -275,7 +275,8 @@ class _Pager:
         budget = cfg.max_bytes - HEAD_ROOM
         # By bytes: the current document must fit in every format.
         formats = cfg.formats
-        keep = max(MIN_ENTRIES, _fitting(r, current, formats, budget))
+        fits = _fitting(r, current, formats, budget)
+        keep = max(MIN_ENTRIES, fits)
         if keep < len(current):
             moving, moving_members = current[keep:], tail[keep:]
             current, tail = current[:keep], tail[:keep]
@@ -283,7 +284,8 @@ class _Pager:
                 take = _fit_oldest(r, moving, budget)
                 self.close(moving_members[len(moving_members) - take :], moving[len(moving) - take :])
                 moving, moving_members = moving[: len(moving) - take], moving_members[: len(moving_members) - take]
-        shortened = _fitting(r, current, formats, budget) < len(current)
+        # The newest ``fits`` entries fit; of the first ``keep``, as many (no second count of their bytes).
+        shortened = fits < len(current)
         if shortened:
             current = _shorten(r, current, formats, budget)
         # Pages made earlier that must be written again.
