@@ -11,7 +11,6 @@ import atexit
 import contextlib
 import dataclasses
 import json
-import logging
 import marshal
 import operator
 import os
@@ -28,7 +27,21 @@ from publisher.content import selection
 if TYPE_CHECKING:
     from publisher.config import Config
 
-logger = logging.getLogger("publisher.content.scanner")
+# The scanner's logger. logging is loaded where a record is made, not with this module: a command forks its
+# walk as soon as it has read its config, and loading logging first would hold the fork back (about 10 ms).
+LOGGER = "publisher.content.scanner"
+WARNING = 30  # logging.WARNING
+# In a walk's own process (Ahead): its records, to be logged again in the command's process; else None.
+_kept: list[tuple[str, int, str]] | None = None
+
+
+def _warn(message: str) -> None:
+    if _kept is not None:
+        _kept.append((LOGGER, WARNING, message))
+        return
+    import logging
+
+    logging.getLogger(LOGGER).warning("%s", message)
 
 # Editor, office and download droppings that never hold content: x~, .x.swp, x.bak, #x#, ~$x, x.part.
 TEMP_SUFFIXES = ("~", ".swp", ".swx", ".swo", ".tmp", ".bak", ".orig", ".part", ".crdownload")
@@ -109,7 +122,7 @@ def walk(
             with os.scandir(folder) as listing:
                 entries = list(listing)
         except OSError as exc:
-            logger.warning("%s: cannot list folder (%s)", folder, exc.strerror or exc)
+            _warn(f"{folder}: cannot list folder ({exc.strerror or exc})")
             continue
         # Only the names that make a page bundle matter to bundle_asset: filtered once per folder, not once
         # per file (a folder of 3,000 posts would cost 9 million comparisons).
@@ -302,7 +315,9 @@ class Ahead:
         early, Ahead._early = Ahead._early, None
         if early is not None:
             if early._made_for == _made_for(config):
-                logger.debug("walk: taking the one started with the command line")
+                import logging
+
+                logging.getLogger(LOGGER).debug("walk: taking the one started with the command line")
                 return early
             early.discard()
         if not hasattr(os, "fork") or not config.paths.database.exists():
@@ -392,6 +407,7 @@ def gone_files(recorded: Iterable[str], unchanged: Iterable[str], candidates: It
 def _walk_ahead(config: Config) -> Any:
     """The child's work, as plain values for marshal: None unless the store holds stamps recorded under the
     selection rules of ``config``."""
+    global _kept
     from publisher.store import ahead
 
     rules = selection_rules(config)
@@ -400,13 +416,7 @@ def _walk_ahead(config: Config) -> Any:
         return None
     schema, recorded = read
     logs: list[tuple[str, int, str]] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            logs.append((record.name, record.levelno, record.getMessage()))
-
-    logger.handlers[:] = [Keep()]
-    logger.propagate = False
+    _kept = logs  # this process only walks, then leaves: its records go back to the command with the result
     left_out: Counter[str] = Counter()
     unchanged: list[str] = []
     candidates = list(walk(config.paths.content, config, left_out, known=recorded, unchanged=unchanged))

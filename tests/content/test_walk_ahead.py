@@ -236,3 +236,45 @@ def test_a_walk_started_early_and_never_taken_is_reaped_at_exit(tmp_path: Path) 
     assert walk.Ahead._early is None
     with pytest.raises(ChildProcessError):
         os.waitpid(early._pid, os.WNOHANG)
+
+
+def test_the_walk_is_forked_before_logging_is_loaded() -> None:
+    """A command forks its walk as soon as its config is read: neither the config nor the walk loads logging,
+    which would hold the fork back."""
+    script = "import sys, publisher.config, publisher.content.walk; print('logging' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def _unlistable(folder: Path) -> None:
+    """A folder whose path is longer than the system allows (ENAMETOOLONG), made one short step at a time:
+    listing it fails even for root, who may read any folder."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        for _ in range(40):
+            os.mkdir("d" * 120, dir_fd=fd)
+            inner = os.open("d" * 120, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("ahead", [True, False], ids=["walked ahead", "walked by the scan"])
+def test_a_folder_that_cannot_be_listed_is_logged_and_the_rest_is_scanned(
+    tmp_path: Path, ahead: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = a_site(tmp_path)
+    with Store(config.paths.database) as store:
+        scan(config, store)
+    _unlistable(tmp_path / "content" / "posts")
+    put(tmp_path, "posts/2026/later.md", POST.format(title="Later", day=9))
+    walked = walk.Ahead.start(config) if ahead else None
+    assert (walked is not None) == ahead
+    with caplog.at_level("WARNING", logger="publisher.content.scanner"), Store(config.paths.database) as store:
+        report = scan(config, store, ahead=walked)
+    assert report.added == ["posts/2026/later"]
+    (warning,) = [r for r in caplog.records if "cannot list folder" in r.getMessage()]
+    assert warning.levelname == "WARNING" and "/content/posts/ddd" in warning.getMessage()
+    # Made in the walk's own process and logged again by the scan, or logged where the scan walked.
+    assert Path(warning.pathname).name == ("scanner.py" if ahead else "walk.py")
