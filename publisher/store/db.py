@@ -240,6 +240,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     # 9: an item's text and one-section HTML are kept once, in its sections (the copies on the item row were
     # half a store's size)
     _ITEM_TEXT_KEPT_ONCE if sqlite3.sqlite_version_info >= (3, 35) else _item_text_kept_once,
+    # 10: the stamps every walk compares the folder with, read from an index of their own instead of the rows
+    # (which carry the hash, the status and the times too): a quarter less time at 10,000 files
+    """
+    CREATE INDEX sources_stamps ON sources(path, size, mtime_ns);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -47,3 +47,16 @@ def test_stamps_flag_the_files_skipped_as_duplicates_only(store: Store) -> None:
     with store.transaction():
         content.delete_source(store, "b.md")
     assert content.source_stamps(store, "duplicate id") == {p: s for p, s in expected.items() if p != "b.md"}
+
+
+def test_stamps_are_read_from_their_own_index(store: Store) -> None:
+    """Every walk reads the stamps of every source: from an index holding them, not from the rows."""
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    try:
+        content.source_stamps(store, "duplicate id")
+    finally:
+        store.conn.set_trace_callback(None)
+    (sql,) = [s for s in statements if s.startswith("SELECT path, size, mtime_ns FROM sources")]
+    plan = " ".join(row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
+    assert "COVERING INDEX sources_stamps" in plan, plan
