@@ -50,10 +50,11 @@ def _placed(key: str, where: str) -> tuple[str, list[object]]:
     )
 
 
-def _listing(key: str, where: str) -> tuple[str, list[object]]:
+def _listing(key: str, where: str, *, by_items: bool = False) -> tuple[str, list[object]]:
     """SQL and leading parameters listing the published entries of feed ``key`` that meet ``where`` (a
     condition on ``a``, the entry's row in this table, and ``i``, its item); each row is
-    ``(uid, item_key, section_id, published, key, position)``."""
+    ``(uid, item_key, section_id, published, key, position)``. ``by_items``: ``where`` names the items
+    (``i.key IN (...)``), which then lead the search."""
     kind, _, slug = key.partition("/")
     if kind == "site":
         return (
@@ -67,7 +68,9 @@ def _listing(key: str, where: str) -> tuple[str, list[object]]:
             "SELECT i.uid || '#' || s.anchor, i.key, s.id, i.published, i.key, s.position"
             " FROM sections s JOIN items i ON i.key = s.item_key"
             " LEFT JOIN feed_archive a ON a.feed_key = ? AND a.uid = i.uid || '#' || s.anchor"
-            f" WHERE s.correspondent_slug = ? AND i.deleted_at IS NULL AND {where}",
+            # Given the items, their sections are found by item ("+": not through the correspondent's index,
+            # which SQLite otherwise walks whole for each item: 2.9 ms against 0.5 at 10,000 posts).
+            f" WHERE {'+' if by_items else ''}s.correspondent_slug = ? AND i.deleted_at IS NULL AND {where}",
             [key, slug],
         )
     return (
@@ -112,7 +115,7 @@ def current_entries(store: Store, key: str, item_keys: Iterable[str]) -> list[En
     keys = sorted(set(item_keys))
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start : start + _CHUNK]
-        sql, params = _listing(key, f"a.uid IS NULL AND i.key IN ({','.join('?' * len(chunk))})")
+        sql, params = _listing(key, f"a.uid IS NULL AND i.key IN ({','.join('?' * len(chunk))})", by_items=True)
         rows += store.conn.execute(sql, [*params, *chunk]).fetchall()
     return _newest_first(rows)
 

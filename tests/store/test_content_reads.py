@@ -3,7 +3,9 @@ index, at any size of the folder."""
 
 from __future__ import annotations
 
-from publisher.store import Store, content
+import pytest
+
+from publisher.store import Store, archives, content
 
 
 def test_skipped_sources_are_found_through_their_partial_index_and_listed_by_path(store: Store) -> None:
@@ -60,3 +62,20 @@ def test_stamps_are_read_from_their_own_index(store: Store) -> None:
     (sql,) = [s for s in statements if s.startswith("SELECT path, size, mtime_ns FROM sources")]
     plan = " ".join(row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
     assert "COVERING INDEX sources_stamps" in plan, plan
+
+
+@pytest.mark.parametrize("items", [["k1"], ["k1", "k2", "k3"]], ids=["one new post", "three"])
+def test_a_correspondents_new_entries_are_found_by_their_items(store: Store, items: list[str]) -> None:
+    """An incremental build lists a correspondent's feed entries of the few items it changed: their sections
+    are found by item, not by walking every section of the correspondent for each item (which SQLite chose
+    for one item)."""
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    try:
+        archives.current_entries(store, "correspondent/ana-ruiz", items)
+    finally:
+        store.conn.set_trace_callback(None)
+    (sql,) = [s for s in statements if " IN (" in s]
+    plan = [row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + sql)]
+    assert any(step.startswith("SEARCH s ") and "(item_key=?)" in step for step in plan), plan
+    assert not any("sections_correspondent" in step for step in plan), plan
