@@ -12,7 +12,7 @@ module                      tables
 :mod:`~.store.digests`      ``digests``, ``digest_marks``
 :mod:`~.store.inbound`      ``inbound``: the log of bounces, complaints and unsubscribe mail read
 :mod:`~.store.archives`     ``feed_archive``: which RFC 5005 archive page of which feed holds an entry
-:mod:`~.store.ahead`        none of its own: the two reads of ``sources`` and ``meta`` a walk made ahead needs,
+:mod:`~.store.ahead`        none of its own: the reads of ``sources`` and ``meta`` a walk made ahead needs,
                             through a connection of its own in another process, with nothing loaded but
                             ``sqlite3``; :mod:`~.store.content` reads stamps and meta with the same functions
 ==========================  ==================================================================================
