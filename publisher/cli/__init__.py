@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 if TYPE_CHECKING:
     from publisher.config import Config
+    from publisher.errors import PublisherError
 
 
 def run() -> None:
@@ -64,6 +65,28 @@ def _end(status: object) -> NoReturn:
         except (OSError, ValueError):  # a closed pipe: the interpreter's exit says 120 then
             code = code or 120
     os._exit(code)
+
+
+# -- what both ways of running a command share: the click group (cli/app.py) and a plain build (cli/building.py)
+
+
+def start_logging(config: Config, verbose: int) -> None:
+    """Logging for a command: the config's level, DEBUG with ``-v``."""
+    from publisher.service.logs import setup_logging
+
+    setup_logging(config.daemon.log_level if not verbose else "DEBUG")
+
+
+def tell(exc: PublisherError) -> int:
+    """One line on stderr for an error publisher raised on purpose; the status to exit with: 2 for the
+    configuration, 1 for anything else."""
+    from publisher.errors import ConfigError
+
+    if isinstance(exc, ConfigError):
+        print(f"publisher: config error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    print(f"publisher: {exc}", file=sys.stderr, flush=True)
+    return 1
 
 
 class BuildLine(NamedTuple):

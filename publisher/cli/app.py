@@ -15,9 +15,9 @@ from pathlib import Path
 
 import click
 
+from publisher.cli import start_logging, tell
 from publisher.config import Config, load
-from publisher.errors import ConfigError, PublisherError
-from publisher.service.logs import setup_logging
+from publisher.errors import PublisherError
 
 
 @dataclass
@@ -34,7 +34,7 @@ class App:
         if self._config is None:
             # A ConfigError goes up to _Group, which prints it and exits with status 2.
             self._config = load(self.config_path, overrides=list(self.overrides))
-            setup_logging(self._config.daemon.log_level if not self.verbose else "DEBUG")
+            start_logging(self._config, self.verbose)
         return self._config
 
 
@@ -132,12 +132,8 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
-            click.echo(f"publisher: config error: {exc}", err=True)
-            sys.exit(2)
         except PublisherError as exc:
-            click.echo(f"publisher: {exc}", err=True)
-            sys.exit(1)
+            sys.exit(tell(exc))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

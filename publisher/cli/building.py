@@ -4,8 +4,7 @@ The click commands of :mod:`publisher.cli.content` call :func:`scan` and :func:`
 ``publisher build`` line (``--config``, ``--set`` and ``-v``, before or after the word: see
 :func:`publisher.cli.build_arguments`) is run by :func:`plain`, straight from :func:`publisher.cli.run`,
 without loading click at all: loading it and reading the line with it took 10-18 ms of a one-post build of
-0.2 s. :func:`plain` tells errors as the command group does: ``publisher: config error: ...`` and status 2,
-``publisher: ...`` and status 1.
+0.2 s. :func:`plain` tells errors with the command group's own :func:`publisher.cli.tell`.
 """
 
 from __future__ import annotations
@@ -110,22 +109,18 @@ def plain(config_path: Path | None, overrides: list[str], verbose: int, config: 
     already loaded from the same ``config_path`` and ``overrides``, if any."""
     import logging
 
+    from publisher.cli import start_logging, tell
     from publisher.config import load
-    from publisher.errors import ConfigError, PublisherError
-    from publisher.service.logs import setup_logging
+    from publisher.errors import PublisherError
 
     logging.captureWarnings(True)
     try:
         if config is None:
             config = load(config_path, overrides=overrides)
-        setup_logging(config.daemon.log_level if not verbose else "DEBUG")
+        start_logging(config, verbose)
         build(config)
-    except ConfigError as exc:
-        print(f"publisher: config error: {exc}", file=sys.stderr)
-        return 2
     except PublisherError as exc:
-        print(f"publisher: {exc}", file=sys.stderr)
-        return 1
+        return tell(exc)
     except (KeyboardInterrupt, EOFError):  # as click says it
         print("\nAborted!", file=sys.stderr)
         return 1

@@ -43,6 +43,7 @@ def _warn(message: str) -> None:
 
     logging.getLogger(LOGGER).warning("%s", message)
 
+
 # Editor, office and download droppings that never hold content: x~, .x.swp, x.bak, #x#, ~$x, x.part.
 TEMP_SUFFIXES = ("~", ".swp", ".swx", ".swo", ".tmp", ".bak", ".orig", ".part", ".crdownload")
 TEMP_PREFIXES = ("#", "~$")
