@@ -28,11 +28,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from publisher.config import Config
 from publisher.content import catalog
+from publisher.feeds import forked, writers
 from publisher.feeds import render as feeds
-from publisher.feeds import writers
 from publisher.feeds.formats import FeedFormat
 from publisher.feeds.render import Archive, FeedEntry, FeedSpec
 from publisher.store import Store, archives
@@ -307,12 +308,6 @@ class _Pager:
         self.result.pages = self.last
         return self.result
 
-    def record(self) -> None:
-        """Record the pages made and the current document's entries (the caller holds the transaction)."""
-        for number, members in enumerate(self.new_pages, start=self.first_new):
-            archives.add_page(self.r.store, self.key, number, members)
-        archives.keep_current(self.r.store, self.key, self.tail)
-
 
 # Items loaded at a time by a walk from a feed's oldest entry.
 _WALK_CHUNK = 256
@@ -347,7 +342,7 @@ def build_feed(r: Renderer, spec: FeedSpec, *, full: bool, changed_items: set[st
                 feed.add(member, entry, _Atom(functools.partial(r.fragment, entry, "atom")))
     result = feed.finish(full=full, changed_items=changed_items)
     with store.transaction():
-        pager.record()
+        _Made.of(pager).record(store)
     return result
 
 
@@ -430,7 +425,110 @@ def build_all(
     an archive page holds it or a current document is in Atom: a feed's archive
     pages fill from its oldest entry, as :func:`build_feed` makes them, and are written as they fill, so
     memory holds a page per feed, not a history. ``progress(done, total)`` counts items, then feeds.
+
+    With :data:`FORK_MIN` items or more, the correspondents' feeds are walked by a forked process at the same
+    time (:mod:`publisher.feeds.forked`), where this process may fork; this one records both shares.
     """
+    store = r.store
+    order = archives.oldest_first(store)
+    sections = [s for s in specs if s.key.kind == "correspondent"]
+    whole = [s for s in specs if s.key.kind != "correspondent"]
+    child = None
+    # A store in memory is this process's alone; one in a transaction holds locks a child would not.
+    on_disk = str(store.path) != ":memory:" and not store.in_transaction
+    if sections and whole and len(order) >= FORK_MIN and on_disk:
+        child = forked.start(functools.partial(_walk_apart, r, sections, order, changed_items))
+    if child is None:
+        made = [_Made.of(feed.pager) for feed in _walk_all(r, specs, order, changed_items, progress)]
+    else:
+        both = _Both(progress, child)
+        try:
+            mine = _walk_all(r, whole, order, changed_items, both)
+            theirs = child.result()
+        finally:
+            child.stop()
+        if theirs is None:  # the child failed: its share is done here, counted after this process's own
+            theirs = [_Made.of(feed.pager) for feed in _walk_all(r, sections, order, changed_items, both.after)]
+        else:
+            both.again()  # the child's last count
+        made = [_Made.of(feed.pager) for feed in mine] + theirs
+    with store.transaction():  # one transaction: thousands of page records
+        for one in made:
+            one.record(store)
+    by_key = {one.key: one.result for one in made}
+    return [by_key[str(spec.key)] for spec in specs]
+
+
+# Items a full build holds at least before its feeds are shared with a forked process: below, the fork and
+# the second process's reads cost more than they save.
+FORK_MIN = 200
+
+
+@dataclass
+class _Made:
+    """What the walk of one feed made: its result, and what the store records of it (:meth:`record`)."""
+
+    key: str
+    result: FeedResult
+    first_new: int  # the number of its first new page
+    new_pages: list[list[archives.Entry]]
+    tail: list[archives.Entry]  # the current document's entries
+
+    @classmethod
+    def of(cls, pager: _Pager) -> _Made:
+        return cls(pager.key, pager.result, pager.first_new, pager.new_pages, pager.tail)
+
+    def record(self, store: Store) -> None:
+        """Record the pages made and the current document's entries (the caller holds the transaction)."""
+        for number, members in enumerate(self.new_pages, start=self.first_new):
+            archives.add_page(store, self.key, number, members)
+        archives.keep_current(store, self.key, self.tail)
+
+
+class _Both:
+    """A progress callback over this process's share of a full build and a forked child's together."""
+
+    def __init__(self, progress: Callable[[int, int], None] | None, child: forked.Child[Any]) -> None:
+        self.progress, self.child = progress, child
+        self.done = self.total = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+        self.again()
+
+    def again(self) -> None:
+        """Report again, with what the child told since."""
+        if self.progress is not None:
+            theirs, their_total = self.child.counts()
+            self.progress(self.done + theirs, self.total + their_total)
+
+    def after(self, done: int, total: int) -> None:
+        """Progress of work done after this process's share (the child's, where it failed)."""
+        if self.progress is not None:
+            self.progress(self.total + done, self.total + total)
+
+
+def _walk_apart(
+    r: Renderer,
+    specs: Sequence[FeedSpec],
+    order: list[str],
+    changed_items: set[str],
+    progress: Callable[[int, int], None],
+) -> list[_Made]:
+    """In the forked process: :func:`_walk_all` through a store connection of its own."""
+    mine = dataclasses.replace(r, store=Store(r.store.path, create=False))
+    return [_Made.of(feed.pager) for feed in _walk_all(mine, specs, order, changed_items, progress)]
+
+
+def _walk_all(
+    r: Renderer,
+    specs: Sequence[FeedSpec],
+    order: list[str],
+    changed_items: set[str],
+    progress: Callable[[int, int], None] | None,
+) -> list[_Walking]:
+    """The walk of :func:`build_all` over the items ``order`` (oldest first): every document of ``specs``
+    written, nothing recorded."""
     store, config = r.store, r.config
     walking: list[_Walking] = []
     # item key → (feed, entry) pairs, each feed's in its own oldest-first order
@@ -442,10 +540,12 @@ def build_all(
         walking.append(feed)
         for entry in reversed(listing):
             wanted.setdefault(entry[1], []).append((feed, entry))
-    order = [key for key in archives.oldest_first(store) if key in wanted]
-    total = len(order) + len(walking)
-    for start in range(0, len(order), _WALK_CHUNK):
-        chunk = order[start : start + _WALK_CHUNK]
+    mine = [key for key in order if key in wanted]
+    total = len(mine) + len(walking)
+    if progress is not None:
+        progress(0, total)
+    for start in range(0, len(mine), _WALK_CHUNK):
+        chunk = mine[start : start + _WALK_CHUNK]
         items = catalog.items_by_keys(store, r.ctx, chunk)
         for key in chunk:
             item = items.get(key)
@@ -468,16 +568,12 @@ def build_all(
                 feed.add(entry, fe, atom)
         if progress is not None:
             progress(start + len(chunk), total)
-    del wanted, order  # the walk is over: only each feed's current entries are needed now
-    results = []
+    del wanted, mine  # the walk is over: only each feed's current entries are needed now
     for done, feed in enumerate(walking, start=total - len(walking) + 1):
-        results.append(feed.finish(full=True, changed_items=changed_items))
+        feed.finish(full=True, changed_items=changed_items)
         if progress is not None:
             progress(done, total)
-    with store.transaction():  # one transaction: thousands of page records
-        for feed in walking:
-            feed.pager.record()
-    return results
+    return walking
 
 
 def _fit_oldest(r: Renderer, entries: Sequence[FeedEntry], budget: int) -> int:

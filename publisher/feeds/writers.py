@@ -179,6 +179,7 @@ def sync_files(paths: Iterable[Path]) -> None:
 
 _POOL: list[ThreadPoolExecutor] = []
 _POOL_LOCK = threading.Lock()
+_POOL_PREFIX = "publisher-fsync"
 
 
 def _fsync_pool() -> ThreadPoolExecutor:
@@ -188,8 +189,26 @@ def _fsync_pool() -> ThreadPoolExecutor:
 
     with _POOL_LOCK:
         if not _POOL:
-            _POOL.append(ThreadPoolExecutor(max_workers=16, thread_name_prefix="publisher-fsync"))
+            _POOL.append(ThreadPoolExecutor(max_workers=16, thread_name_prefix=_POOL_PREFIX))
         return _POOL[0]
+
+
+def pool_thread(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is one of :func:`_fsync_pool`'s."""
+    return thread.name.startswith(_POOL_PREFIX)
+
+
+def _forked() -> None:
+    """In a forked child, which has none of the parent's threads: a pool, a lock and a count of held files of
+    its own (the parent's could be taken by a thread that no longer runs here)."""
+    global _POOL_LOCK, _HELD
+    _POOL.clear()
+    _POOL_LOCK = threading.Lock()
+    _HELD = threading.BoundedSemaphore(_HELD_MAX)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 def _fsync_file(path: Path) -> None:

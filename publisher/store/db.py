@@ -384,6 +384,11 @@ class Store:
             conn.execute(f"PRAGMA user_version = {number}")
 
     @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on this handle (its locks are held)."""
+        return self.conn.in_transaction
+
+    @property
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
