@@ -159,12 +159,14 @@ def _build(
     # removed nothing leaves them as they are.
     if report.full or scan.removed or changed is None or any(_attachment_source(p) for p in changed):
         report.feeds_written += _publish_attachments(config, store)
-    # Feeds are flushed together: one syncfs after a full build, concurrent fsyncs after a few files.
+    # Feeds are flushed together: one syncfs after a full build (the renames with the bytes: it flushes the
+    # folders too), concurrent fsyncs after a few files, then one fsync per folder for their renames.
+    written = [out / rel for rel in report.feeds_written + report.archives_written]
     if report.full:
         writers.sync_filesystem(out)
     else:
-        writers.sync_files(out / rel for rel in report.feeds_written + report.archives_written)
-    writers.sync_folders(out / rel for rel in report.feeds_written + report.archives_written)
+        writers.sync_files(written)
+        writers.sync_folders(written)
     with store.transaction():
         store.set_meta("feeds", json.dumps({str(k): v for k, v in paths.items()}, sort_keys=True))
         if titles is not None:

@@ -147,7 +147,8 @@ def _temporary_beside(path: Path) -> tuple[int, str]:
 
 def sync_filesystem(folder: Path) -> None:
     """Flush everything written to the file system holding ``folder`` in one go (Linux ``syncfs``; elsewhere
-    ``os.sync``): far cheaper than an fsync per file when a build writes hundreds of them."""
+    ``os.sync``): far cheaper than an fsync per file when a build writes hundreds of them, and it covers the
+    folders' entries too (the renames), as ``sync`` does."""
     import ctypes
 
     syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
