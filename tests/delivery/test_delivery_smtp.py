@@ -10,6 +10,7 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -434,13 +435,22 @@ def test_a_drain_leaves_checkpoints_to_its_own_thread(make_config: Callable[...,
         assert path.with_name(path.name + "-wal").stat().st_size == 0
 
 
-@pytest.mark.parametrize("restart_pages", [20, 10**9])
 def test_the_write_ahead_log_starts_over_during_a_long_drain(
-    restart_pages: int, make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+    make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Commits that never stop keep a PASSIVE checkpoint from ever finishing: without a RESTART now and then
-    # the log would grow with every message sent (10**9: never restarted, the control).
-    monkeypatch.setattr(outbox, "RESTART_PAGES", restart_pages)
+    # Commits that never stop keep a PASSIVE checkpoint from finishing, unless one happens to catch up in a
+    # pause (often, on a fast disk; seldom on a slow one, where the log then grows with every message sent).
+    # Once the log holds RESTART_PAGES, the thread has it start over: here it must have done so, and the log
+    # stayed short, whatever the disk.
+    monkeypatch.setattr(outbox, "RESTART_PAGES", 20)
+    modes: list[str] = []
+    checkpoint = outbox.store_outbox.checkpoint
+
+    def counted(store: Store, mode: Literal["PASSIVE", "RESTART", "TRUNCATE"] = "PASSIVE") -> int:
+        modes.append(mode)
+        return checkpoint(store, mode)
+
+    monkeypatch.setattr(outbox.store_outbox, "checkpoint", counted)
     config = make_config()
     wal = config.paths.database.with_name(config.paths.database.name + "-wal")
     largest = 0
@@ -455,7 +465,5 @@ def test_the_write_ahead_log_starts_over_during_a_long_drain(
                     time.sleep(0.001)
                     largest = max(largest, wal.stat().st_size)
     pages = largest // 4096
-    if restart_pages == 20:
-        assert pages < 500, f"the log grew to {pages} pages"
-    else:
-        assert pages >= 1500, f"the control's log stayed at {pages} pages: the test shows nothing"
+    assert "RESTART" in modes, "the log never reached RESTART_PAGES: the test shows nothing"
+    assert pages < 500, f"the log grew to {pages} pages"
