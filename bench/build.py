@@ -27,7 +27,10 @@ Cold means no state and no output: before each cold build the previous run's are
 tools, and deleted when the bench ends (see :func:`set_aside`).
 
 Figures: wall time of the whole command (process start to exit), best of ``--rounds``, and the peak of the
-summed RSS of the command's process tree (sampled every 10 ms, so pool workers count). The tools compared
+summed PSS of the command's process tree (sampled every 50 ms, so pool workers and a forked child count;
+the peak of the summed RSS, sampled every 10 ms, beside it for the cold builds). PSS, not RSS, is the
+measure the target is read from: a full build's second feed writer is a fork, whose pages are its parent's
+until either writes them, and summed RSS counts each such page twice. The tools compared
 take turns round by round (:func:`best_interleaved`), and every timed run starts with no dirty pages left by
 the one before (:func:`run`). "new post": one post
 added to the 10,000, then the `publisher build` command against a full Hugo rebuild (Hugo has no
@@ -200,15 +203,18 @@ def make_site(folder: Path, source: Path | None, posts: int) -> tuple[int, int]:
 # -- measuring -------------------------------------------------------------------------------------------
 
 
-def _tree_rss_kb(pid: int) -> int:
-    """Summed RSS (kB) of ``pid`` and all its descendants, from /proc."""
+def _tree_kb(pid: int, *, pss: bool) -> int:
+    """Summed RSS (kB) of ``pid`` and all its descendants, from /proc; with ``pss``, summed PSS instead: each
+    page shared by several processes counted once in all, in shares (a forked child's pages are its
+    parent's until either writes them, and RSS counts them in both)."""
     total, stack = 0, [pid]
+    name, field = ("smaps_rollup", "Pss:") if pss else ("status", "VmRSS:")
     while stack:
         p = stack.pop()
         try:
-            with open(f"/proc/{p}/status", encoding="ascii") as f:
+            with open(f"/proc/{p}/{name}", encoding="ascii") as f:
                 for line in f:
-                    if line.startswith("VmRSS:"):
+                    if line.startswith(field):
                         total += int(line.split()[1])
                         break
             for task in os.listdir(f"/proc/{p}/task"):
@@ -222,11 +228,14 @@ def _tree_rss_kb(pid: int) -> int:
 # The split publisher's build prints: "(12.34s: scan 5.67s, feeds 6.67s)"
 _SPLIT = re.compile(r"\(([\d.]+)s: scan ([\d.]+)s, feeds ([\d.]+)s\)")
 LAST_SPLIT: list[str] = []
+LAST_RSS: list[float] = []  # the summed RSS peak (MB) of the last run
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Run a command to its end; (seconds, peak summed RSS of its process tree in MB). The scan/feeds split
-    a publisher build prints is kept in LAST_SPLIT.
+    """Run a command to its end; (seconds, peak summed PSS of its process tree in MB). The peak summed RSS is
+    kept in LAST_RSS, and the scan/feeds split a publisher build prints in LAST_SPLIT. RSS is sampled every
+    10 ms; PSS, which the kernel works out page by page, every 50 ms (every 10 ms it took a tenth of a core
+    from the measured run).
 
     The dirty pages left by the run before are written out first, untimed (``os.sync``), so no run pays for
     another's writes: publisher fsyncs its store and the feeds it replaces, and on ext4 an fsync waits for
@@ -236,12 +245,16 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float
     os.sync()
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    peak = [0]
+    peak = [0, 0]  # PSS, RSS
     done = threading.Event()
 
     def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+        for n in itertools.count():
+            if done.is_set():
+                break
+            if n % 5 == 0:
+                peak[0] = max(peak[0], _tree_kb(proc.pid, pss=True))
+            peak[1] = max(peak[1], _tree_kb(proc.pid, pss=False))
             done.wait(0.01)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -254,6 +267,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{err.decode(errors='replace')[-3000:]}")
+    LAST_RSS[:] = [peak[1] / 1024]
     return elapsed, peak[0] / 1024
 
 
@@ -291,17 +305,20 @@ def publisher_build(folder: Path, conf: str = "publisher.toml") -> tuple[float, 
     return run([*PUBLISHER, "--config", str(folder / conf), "build"])
 
 
-def best_interleaved(runs: dict[str, object], rounds: int) -> dict[str, tuple[float, float, str]]:
-    """Best time, highest peak, and the split of the best round, of each of ``runs`` (name → a function that
-    runs once and returns (seconds, MB)). The rounds take turns (a, b, c, a, b, c...), so a tool compared
-    with another meets the same machine: this one's speed moves by up to 2x for tens of seconds (another
-    tenant), and timing all of one tool's rounds before all of the other's read that as a gap between them."""
-    results: dict[str, list[tuple[float, float, str]]] = {name: [] for name in runs}
+def best_interleaved(runs: dict[str, object], rounds: int) -> dict[str, tuple[float, float, str, float]]:
+    """Best time, highest peak (PSS), the split of the best round and the highest peak of summed RSS, of each
+    of ``runs`` (name → a function that runs once and returns (seconds, MB)). The rounds take turns (a, b,
+    c, a, b, c...), so a tool compared with another meets the same machine: this one's speed moves by up to
+    2x for tens of seconds (another tenant), and timing all of one tool's rounds before all of the other's
+    read that as a gap between them."""
+    results: dict[str, list[tuple[float, float, str, float]]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, fn in runs.items():
             seconds, mb = fn()  # type: ignore[operator]
-            results[name].append((seconds, mb, LAST_SPLIT[0] if LAST_SPLIT else ""))
-    return {name: (min(rs)[0], max(r[1] for r in rs), min(rs)[2]) for name, rs in results.items()}
+            results[name].append((seconds, mb, LAST_SPLIT[0] if LAST_SPLIT else "", LAST_RSS[0]))
+    return {
+        name: (min(rs)[0], max(r[1] for r in rs), min(rs)[2], max(r[3] for r in rs)) for name, rs in results.items()
+    }
 
 
 def new_post_rounds(folder: Path, hugo: str, rounds: int, first: int, conf: str) -> tuple[float, float, float]:
@@ -432,19 +449,20 @@ def main() -> None:
             },
             args.rounds,
         )
-        (hugo_s, hugo_mb, _), (rss_s, rss_mb, rss_split) = cold["hugo"], cold["rss"]
-        (lib_s, lib_mb, _), (pub_s, pub_mb, split) = cold["libraries"], cold["default"]
+        (hugo_s, hugo_mb, _, hugo_rss), (rss_s, rss_mb, rss_split, rss_rss) = cold["hugo"], cold["rss"]
+        (lib_s, lib_mb, _, _), (pub_s, pub_mb, split, pub_rss) = cold["libraries"], cold["default"]
         ratio = rss_s / hugo_s
         ok &= ratio <= 1.0 and max(pub_mb, rss_mb) <= 100
         print(
             f"  cold      RSS only  {rss_s:6.2f} s {rss_mb:5.0f} MB | hugo {hugo_s:6.2f} s {hugo_mb:5.0f} MB"
             f" | ratio {ratio:.2f}x (target <= 1.0x, <= 100 MB)"
         )
+        print(f"            summed RSS: publisher {rss_rss:.0f} MB, hugo {hugo_rss:.0f} MB")
         if rss_split:
             print(f"            publisher's own split: {rss_split} (the rest: start-up, imports, exit)")
         print(
             f"  cold      default   {pub_s:6.2f} s {pub_mb:5.0f} MB | ratio {pub_s / hugo_s:.2f}x"
-            " (Atom, RSS and JSON Feed: three files per feed)"
+            f" (Atom, RSS and JSON Feed: three files per feed; summed RSS {pub_rss:.0f} MB)"
         )
         if split:
             print(f"            publisher's own split: {split}")
