@@ -34,11 +34,15 @@ def pool_size() -> int:
     wanted = os.environ.get("PUBLISHER_SCAN_WORKERS", "").strip()
     if wanted.isdigit():
         return int(wanted)
+    return cores()
+
+
+def cores() -> int:
+    """The cores this process may run on (at least one)."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores)
+        return os.cpu_count() or 1
 
 
 def take(count: int) -> list[subprocess.Popen[bytes]]:

@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Generic, NoReturn, TypeVar
 
+from publisher.content.workers import cores
 from publisher.disk import write_all
 from publisher.feeds import writers
 
@@ -38,10 +39,12 @@ _LENGTH = struct.Struct("!Q")
 
 
 def may_fork() -> bool:
-    """Whether this process may fork a share of its work: POSIX, and no thread running but this one and the
-    file writers' own (which a child starts afresh: :mod:`publisher.feeds.writers`)."""
+    """Whether this process may fork a share of its work: POSIX, more than one core to run on, and no thread
+    running but this one and the file writers' own (which a child starts afresh: :mod:`publisher.feeds.writers`)."""
     main = threading.main_thread()
-    return hasattr(os, "fork") and all(t is main or writers.pool_thread(t) for t in threading.enumerate())
+    return (
+        hasattr(os, "fork") and cores() > 1 and all(t is main or writers.pool_thread(t) for t in threading.enumerate())
+    )
 
 
 class Child(Generic[T]):

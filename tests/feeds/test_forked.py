@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -114,3 +115,28 @@ def test_progress_counts_both_shares_to_the_end(many: Config, store: Store, fork
     assert done == sorted(done)
     # every item of each share, then every feed: the site's, 2 categories', 2 correspondents'
     assert seen[-1] == (40 + 40 + 5, 40 + 40 + 5)
+
+
+def test_one_core_builds_alone(
+    many: Config, store: Store, forks: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(forked, "cores", lambda: 1)  # a second process would only take turns with this one
+    build(many, store)
+    assert forks == [None]
+    assert_whole_history(many, store)
+    assert_feed_holds_its_records(many, store, "bo-lind")
+
+
+def test_a_process_running_another_thread_builds_alone(many: Config, store: Store, forks: list[object]) -> None:
+    # A daemon's threads: one could hold a lock at the fork, which the child would never see released.
+    release = threading.Event()
+    other = threading.Thread(target=release.wait, name="another")
+    other.start()
+    try:
+        build(many, store)
+    finally:
+        release.set()
+        other.join()
+    assert forks == [None]
+    assert_whole_history(many, store)
+    assert_feed_holds_its_records(many, store, "bo-lind")
