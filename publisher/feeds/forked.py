@@ -123,9 +123,10 @@ class Child(Generic[T]):
             self._pid = None
 
 
-def start(work: Callable[[Progress], T]) -> Child[T] | None:
+def start(work: Callable[[Progress], T], *, told: bool = True) -> Child[T] | None:
     """Fork a process that runs ``work(progress)`` and sends its result back (it must pickle); None where
-    this process may not fork (:func:`may_fork`) or the fork fails."""
+    this process may not fork (:func:`may_fork`) or the fork fails. ``told=False``: nobody reads the
+    progress, which the child then keeps to itself (it would wait on a full pipe until its result is read)."""
     if not may_fork():
         return None
     read_end, write_end = os.pipe()
@@ -137,20 +138,22 @@ def start(work: Callable[[Progress], T]) -> Child[T] | None:
         return None
     if pid == 0:
         os.close(read_end)
-        _serve(work, write_end)
+        _serve(work, write_end, told)
     os.close(write_end)
     return Child(pid, read_end)
 
 
-def _serve(work: Callable[[Progress], T], fd: int) -> NoReturn:
-    """The child: run ``work``, send its progress and result, and leave without the parent's exit handlers."""
+def _serve(work: Callable[[Progress], T], fd: int, told: bool) -> NoReturn:
+    """The child: run ``work``, send its progress (if ``told``) and result, and leave without the parent's exit
+    handlers."""
     code = 1
     try:
         # What the parent made stays out of this process's collections: they would touch (and copy) it all.
         gc.freeze()
 
         def progress(done: int, total: int) -> None:
-            _send(fd, ("progress", done, total))
+            if told:
+                _send(fd, ("progress", done, total))
 
         value = work(progress)
         _send(fd, ("done", value))

@@ -437,7 +437,8 @@ def build_all(
     # A store in memory is this process's alone; one in a transaction holds locks a child would not.
     on_disk = str(store.path) != ":memory:" and not store.in_transaction
     if sections and whole and len(order) >= FORK_MIN and on_disk:
-        child = forked.start(functools.partial(_walk_apart, r, sections, order, changed_items))
+        work = functools.partial(_walk_apart, r, sections, order, changed_items)
+        child = forked.start(work, told=progress is not None)
     if child is None:
         made = [_Made.of(feed.pager) for feed in _walk_all(r, specs, order, changed_items, progress)]
     else:

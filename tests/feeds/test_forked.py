@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,8 +37,8 @@ def forks(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     started: list[object] = []
     start = forked.start
 
-    def spy(work: Callable[[forked.Progress], object]) -> object:
-        child = start(work)
+    def spy(work: Callable[[forked.Progress], object], **options: bool) -> object:
+        child = start(work, **options)
         started.append(child)
         return child
 
@@ -140,3 +141,30 @@ def test_a_process_running_another_thread_builds_alone(many: Config, store: Stor
     assert forks == [None]
     assert_whole_history(many, store)
     assert_feed_holds_its_records(many, store, "bo-lind")
+
+
+def _exited(pid: int) -> bool:
+    """Whether the process ``pid`` has ended (a zombie until its parent reaps it)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        return f.read().rpartition(")")[2].split()[0] == "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_child_nobody_asks_for_progress_keeps_it_and_finishes_alone() -> None:
+    # 100,000 counts are megabytes of messages: sent, they would fill the pipe and hold the child there until
+    # its result is read. Untold, it finishes while the parent is still busy with its own share.
+    def work(progress: forked.Progress) -> str:
+        for n in range(100_000):
+            progress(n, 100_000)
+        return "made"
+
+    child = forked.start(work, told=False)
+    assert child is not None
+    pid = child._pid
+    assert pid is not None
+    deadline = time.monotonic() + 30
+    while not _exited(pid):
+        assert time.monotonic() < deadline, "the child waits on its pipe"
+        time.sleep(0.01)
+    assert child.result() == "made"
+    assert child.counts() == (0, 0)
