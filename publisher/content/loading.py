@@ -131,19 +131,19 @@ _PIPE_SIZE = 1 << 20  # results a worker may have written ahead of the writer (L
 def in_workers(chunks: list[list[Candidate]], job: Job, workers: int) -> Iterator[list[Loaded]]:
     """:func:`load_chunk` of every chunk, in order, worked out by ``workers`` worker processes.
 
-    Each worker is a fresh interpreter that imports this module alone (not a fork of a process that may have
-    threads, nor a pool with its fork server and resource tracker, which would stay in memory beside it):
-    :mod:`publisher.content.workers`, which gives those the command line started early first. It is given
+    The workers come from :mod:`publisher.content.workers`, which gives those the command line started early
+    first (forks of the command, made before it loaded more than its configuration), else fresh interpreters
+    that import this module alone (not forks of a process that may have threads, nor a pool with its fork
+    server and resource tracker, which would stay in memory beside it). Each is given
     its share of the chunks at once (chunk k goes to worker k mod n) and writes their results in order to a
     pipe, where they wait for the writer: a worker works at most a pipe's worth ahead, so memory stays flat
     however large the folder. Should a worker fail, the chunks left are read in this process.
     """
     import pickle
-    import subprocess
 
     from publisher.content import workers as pool
 
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: list[pool.Worker] = []
     k = 0
     try:
         procs = pool.take(min(workers, len(chunks)))

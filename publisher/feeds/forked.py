@@ -22,10 +22,10 @@ import pickle
 import select
 import signal
 import struct
-import threading
 from collections.abc import Callable
 from typing import Any, Generic, NoReturn, TypeVar
 
+from publisher.content import workers
 from publisher.content.workers import cores
 from publisher.disk import write_all
 from publisher.feeds import writers
@@ -39,12 +39,9 @@ _LENGTH = struct.Struct("!Q")
 
 
 def may_fork() -> bool:
-    """Whether this process may fork a share of its work: POSIX, more than one core to run on, and no thread
-    running but this one and the file writers' own (which a child starts afresh: :mod:`publisher.feeds.writers`)."""
-    main = threading.main_thread()
-    return (
-        hasattr(os, "fork") and cores() > 1 and all(t is main or writers.pool_thread(t) for t in threading.enumerate())
-    )
+    """Whether this process may fork a share of its work: more than one core to run on, and no thread running
+    but this one and the file writers' own, which a child starts afresh (:mod:`publisher.feeds.writers`)."""
+    return cores() > 1 and workers.may_fork(besides=writers.pool_thread)
 
 
 class Child(Generic[T]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -193,6 +194,53 @@ def test_a_cold_scan_takes_the_workers_started_with_the_command_line(
     with Store(tmp_path / "single.db") as single:
         scan(config, single)
         assert _snapshot(single) == pooled_rows
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="forks")
+def test_workers_forked_with_the_command_line_record_what_one_process_records(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command line forks its workers (it runs no thread then). This test's process runs the file writers'
+    idle threads, which a forked reader never touches: the fork is allowed here by hand."""
+    _fill(config)
+    monkeypatch.setenv("PUBLISHER_SCAN_WORKERS", "2")
+    monkeypatch.setattr(workers, "may_fork", lambda: True)
+    workers.start_early(2)
+    spares = list(workers._spare)
+    assert len(spares) == 2 and all(isinstance(proc, workers.Forked) for proc in spares)
+    with Store(tmp_path / "pool.db") as pooled:
+        report = scan(config, pooled)
+        pooled_rows = _snapshot(pooled)
+    assert workers._spare == []
+    assert all(proc.poll() == 0 for proc in spares)  # each read its whole share, then ended
+    assert len(report.added) == FILES
+    monkeypatch.setenv("PUBLISHER_SCAN_WORKERS", "0")
+    with Store(tmp_path / "single.db") as single:
+        scan(config, single)
+        assert _snapshot(single) == pooled_rows
+
+
+def test_forked_workers_never_taken_are_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "may_fork", lambda: True)
+    workers.start_early(2)
+    spares = list(workers._spare)
+    assert all(isinstance(proc, workers.Forked) for proc in spares)
+    workers.stop_spares()
+    assert workers._spare == []
+    assert all(proc.returncode is not None for proc in spares)
+
+
+def test_no_fork_beside_another_thread() -> None:
+    assert workers.may_fork(besides=lambda thread: True)
+    release = threading.Event()
+    other = threading.Thread(target=release.wait, name="another")
+    other.start()
+    try:
+        assert not workers.may_fork(besides=lambda thread: thread.name != "another")
+        assert workers.may_fork(besides=lambda thread: True)
+    finally:
+        release.set()
+        other.join()
 
 
 def test_workers_started_early_and_never_taken_are_stopped() -> None:
