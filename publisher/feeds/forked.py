@@ -47,17 +47,18 @@ def may_fork() -> bool:
 class Child(Generic[T]):
     """The forked process working out ``work``; its progress and result come through a pipe."""
 
-    def __init__(self, pid: int, fd: int) -> None:
+    def __init__(self, pid: int, fd: int, *, told: bool = True) -> None:
         self._pid: int | None = pid
         self._fd: int | None = fd
+        self._told = told  # whether the child sends its progress
         self.done = 0
         self.total: int | None = None  # told by the child once it knows
         self._outcome: tuple[Any, ...] | None = None
 
     def counts(self) -> tuple[int, int]:
         """(done, total) of the child's work as last told, reading what it told since without waiting; its
-        total is waited for the first time."""
-        while self._outcome is None and (self.total is None or self._ready()):
+        total is waited for the first time. (0, 0) from a child that keeps its progress to itself."""
+        while self._told and self._outcome is None and (self.total is None or self._ready()):
             if not self._take():
                 break
         return self.done, self.total or 0
@@ -137,7 +138,7 @@ def start(work: Callable[[Progress], T], *, told: bool = True) -> Child[T] | Non
         os.close(read_end)
         _serve(work, write_end, told)
     os.close(write_end)
-    return Child(pid, read_end)
+    return Child(pid, read_end, told=told)
 
 
 def _serve(work: Callable[[Progress], T], fd: int, told: bool) -> NoReturn:

@@ -160,6 +160,7 @@ def test_a_child_nobody_asks_for_progress_keeps_it_and_finishes_alone() -> None:
 
     child = forked.start(work, told=False)
     assert child is not None
+    assert child.counts() == (0, 0)  # nothing to wait for
     pid = child._pid
     assert pid is not None
     deadline = time.monotonic() + 30
