@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from publisher import disk
+from publisher import disk, processes
 from publisher.content import selection
 
 if TYPE_CHECKING:
@@ -323,24 +323,18 @@ class Ahead:
             early.discard()
         if not hasattr(os, "fork") or not config.paths.database.exists():
             return None
-        read_end, write_end = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(read_end)
-            os.close(write_end)
+        forked = processes.fork_piped()
+        if forked is None:
             return None
+        pid, fd = forked
         if pid == 0:  # the child: walk, write the result, leave without the parent's exit handlers
             code = 1
             try:
-                os.close(read_end)
-                data = marshal.dumps(_walk_ahead(config))
-                disk.write_all(write_end, data)
+                disk.write_all(fd, marshal.dumps(_walk_ahead(config)))
                 code = 0
             finally:
                 os._exit(code)
-        os.close(write_end)
-        return cls(pid, read_end, _made_for(config))
+        return cls(pid, fd, _made_for(config))
 
     @classmethod
     def start_early(cls, config: Config) -> None:

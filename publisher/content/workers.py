@@ -18,12 +18,11 @@ import logging
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Protocol
 
 from publisher.content.walk import is_candidate
+from publisher.processes import cores, may_fork
 
 logger = logging.getLogger("publisher.content.scanner")
 
@@ -60,14 +59,6 @@ def pool_size() -> int:
     return cores()
 
 
-def cores() -> int:
-    """The cores this process may run on (at least one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def take(count: int) -> list[Worker]:
     """``count`` workers, waiting for their work on stdin: those :func:`start_early` started first."""
     taken: list[Worker] = _spare[:count]
@@ -92,14 +83,6 @@ def start_early(count: int) -> None:
     start = Forked.start if may_fork() else _spawn
     for _ in range(count):
         _spare.append(start())
-
-
-def may_fork(*, besides: Callable[[threading.Thread], bool] = lambda thread: False) -> bool:
-    """Whether this process may fork a child that goes on running its code: POSIX, and no thread running but
-    this one (and those ``besides`` accepts, which the child never needs): a thread's locks would stay taken
-    in the child."""
-    main = threading.main_thread()
-    return hasattr(os, "fork") and all(t is main or besides(t) for t in threading.enumerate())
 
 
 class Forked:

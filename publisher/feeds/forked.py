@@ -25,10 +25,10 @@ import struct
 from collections.abc import Callable
 from typing import Any, Generic, NoReturn, TypeVar
 
-from publisher.content import workers
-from publisher.content.workers import cores
+from publisher import processes
 from publisher.disk import write_all
 from publisher.feeds import writers
+from publisher.processes import cores
 
 logger = logging.getLogger("publisher.feeds.build")
 
@@ -41,7 +41,7 @@ _LENGTH = struct.Struct("!Q")
 def may_fork() -> bool:
     """Whether this process may fork a share of its work: more than one core to run on, and no thread running
     but this one and the file writers' own, which a child starts afresh (:mod:`publisher.feeds.writers`)."""
-    return cores() > 1 and workers.may_fork(besides=writers.pool_thread)
+    return cores() > 1 and processes.may_fork(besides=writers.pool_thread)
 
 
 class Child(Generic[T]):
@@ -125,20 +125,13 @@ def start(work: Callable[[Progress], T], *, told: bool = True) -> Child[T] | Non
     """Fork a process that runs ``work(progress)`` and sends its result back (it must pickle); None where
     this process may not fork (:func:`may_fork`) or the fork fails. ``told=False``: nobody reads the
     progress, which the child then keeps to itself (it would wait on a full pipe until its result is read)."""
-    if not may_fork():
+    forked = processes.fork_piped() if may_fork() else None
+    if forked is None:
         return None
-    read_end, write_end = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(read_end)
-        os.close(write_end)
-        return None
+    pid, fd = forked
     if pid == 0:
-        os.close(read_end)
-        _serve(work, write_end, told)
-    os.close(write_end)
-    return Child(pid, read_end, told=told)
+        _serve(work, fd, told)
+    return Child(pid, fd, told=told)
 
 
 def _serve(work: Callable[[Progress], T], fd: int, told: bool) -> NoReturn:
