@@ -3,7 +3,9 @@ leaves it, bad files included."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 import threading
 from collections import Counter
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from publisher import processes
 from publisher.config import Config
 from publisher.content import catalog, scanner, workers
 from publisher.content.scanner import scan
@@ -174,16 +177,33 @@ def test_write_batches_close_at_a_count_of_files_or_an_amount_of_text() -> None:
     assert [len(b) for b in scanner._batches([loaded(0, 5_000), *short[:2]], 100, 1_000)] == [1, 2]
 
 
+# How the command line starts its workers: fresh interpreters, or forks of itself. The fork is chosen by hand
+# both ways: this test's process runs the file writers' idle threads (which a forked reader never touches),
+# and may_fork would refuse it for them.
+STARTS = [
+    pytest.param(False, id="spawned"),
+    pytest.param(True, id="forked", marks=pytest.mark.skipif(not hasattr(os, "fork"), reason="forks")),
+]
+
+
+def _started_early(monkeypatch: pytest.MonkeyPatch, fork: bool) -> list[workers.Worker]:
+    monkeypatch.setattr(workers, "may_fork", lambda: fork)
+    workers.start_early(2)
+    spares = list(workers._spare)
+    assert len(spares) == 2
+    assert all(isinstance(proc, workers.Forked if fork else subprocess.Popen) for proc in spares)
+    return spares
+
+
+@pytest.mark.parametrize("fork", STARTS)
 def test_a_cold_scan_takes_the_workers_started_with_the_command_line(
-    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork: bool
 ) -> None:
     """publisher.cli starts a first build's workers before it loads its own code; the scan takes those, and
     records what a scan in one process records."""
     _fill(config)
     monkeypatch.setenv("PUBLISHER_SCAN_WORKERS", "2")
-    workers.start_early(2)
-    spares = list(workers._spare)
-    assert len(spares) == 2
+    spares = _started_early(monkeypatch, fork)
     with Store(tmp_path / "pool.db") as pooled:
         report = scan(config, pooled)
         pooled_rows = _snapshot(pooled)
@@ -196,59 +216,25 @@ def test_a_cold_scan_takes_the_workers_started_with_the_command_line(
         assert _snapshot(single) == pooled_rows
 
 
-@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="forks")
-def test_workers_forked_with_the_command_line_record_what_one_process_records(
-    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The command line forks its workers (it runs no thread then). This test's process runs the file writers'
-    idle threads, which a forked reader never touches: the fork is allowed here by hand."""
-    _fill(config)
-    monkeypatch.setenv("PUBLISHER_SCAN_WORKERS", "2")
-    monkeypatch.setattr(workers, "may_fork", lambda: True)
-    workers.start_early(2)
-    spares = list(workers._spare)
-    assert len(spares) == 2 and all(isinstance(proc, workers.Forked) for proc in spares)
-    with Store(tmp_path / "pool.db") as pooled:
-        report = scan(config, pooled)
-        pooled_rows = _snapshot(pooled)
-    assert workers._spare == []
-    assert all(proc.returncode is not None for proc in spares)  # taken, then reaped by the scan
-    assert len(report.added) == FILES
-    monkeypatch.setenv("PUBLISHER_SCAN_WORKERS", "0")
-    with Store(tmp_path / "single.db") as single:
-        scan(config, single)
-        assert _snapshot(single) == pooled_rows
-
-
-def test_forked_workers_never_taken_are_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(workers, "may_fork", lambda: True)
-    workers.start_early(2)
-    spares = list(workers._spare)
-    assert all(isinstance(proc, workers.Forked) for proc in spares)
-    workers.stop_spares()
+@pytest.mark.parametrize("fork", STARTS)
+def test_workers_started_early_and_never_taken_are_stopped(monkeypatch: pytest.MonkeyPatch, fork: bool) -> None:
+    spares = _started_early(monkeypatch, fork)
+    workers.stop_spares()  # what the exit handler runs
     assert workers._spare == []
     assert all(proc.returncode is not None for proc in spares)
 
 
 def test_no_fork_beside_another_thread() -> None:
-    assert workers.may_fork(besides=lambda thread: True)
+    assert processes.may_fork(besides=lambda thread: True)
     release = threading.Event()
     other = threading.Thread(target=release.wait, name="another")
     other.start()
     try:
-        assert not workers.may_fork(besides=lambda thread: thread.name != "another")
-        assert workers.may_fork(besides=lambda thread: True)
+        assert not processes.may_fork(besides=lambda thread: thread.name != "another")
+        assert processes.may_fork(besides=lambda thread: True)
     finally:
         release.set()
         other.join()
-
-
-def test_workers_started_early_and_never_taken_are_stopped() -> None:
-    workers.start_early(2)
-    spares = list(workers._spare)
-    workers.stop_spares()  # what the exit handler runs
-    assert workers._spare == []
-    assert all(proc.returncode is not None for proc in spares)
 
 
 def test_enough_files_counts_content_files_outside_hidden_folders(tmp_path: Path) -> None:
