@@ -21,7 +21,11 @@ row the ratio target is read from (publisher still keeps its store and writes it
 which Hugo does not). A third row, "libraries", times the work no design in Python can skip, in the same
 worker pool layout: reading every file, its front matter (PyYAML's C loader, tomllib), CommonMark
 (cmark-gfm) and sanitizing (nh3), nothing stored or written; it tells how much of publisher's time is its
-own.
+own. A fourth, "floor", adds up the CPU the cold RSS-only work costs with no code of publisher's at all:
+that libraries' share, SQLite building the same store and the kernel writing the same feed files
+(bench/native.py), each the least of three rounds, beside Hugo's own CPU for its cold build. Over the cores,
+it is the shortest wall time any build doing this work with these libraries can take on the machine: a cold
+target below it cannot be met by any code on top.
 
 Cold means no state and no output: before each cold build the previous run's are moved aside, for both
 tools, and deleted when the bench ends (see :func:`set_aside`).
@@ -53,6 +57,7 @@ import argparse
 import itertools
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -69,6 +74,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 from corpus import generate, new_post  # noqa: E402
+from native import files_copy, store_copy  # noqa: E402
 
 # The command an operator types: the `publisher` script installed beside this interpreter, as Hugo is its own
 # executable (`python -m publisher` also loads runpy: 7-20 ms more per run). `-m` where no script is installed.
@@ -229,6 +235,7 @@ def _tree_kb(pid: int, *, pss: bool) -> int:
 _SPLIT = re.compile(r"\(([\d.]+)s: scan ([\d.]+)s, feeds ([\d.]+)s\)")
 LAST_SPLIT: list[str] = []
 LAST_RSS: list[float] = []  # the summed RSS peak (MB) of the last run
+LAST_CPU: list[float] = []  # the CPU seconds (user and system) of the last run's whole process tree
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
@@ -243,6 +250,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float
     with 300 MB left dirty before it: 0.40–0.71 s, against 0.26–0.30 s from a clean start. Hugo does not
     fsync, so the same step costs it nothing either way."""
     os.sync()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     peak = [0, 0]  # PSS, RSS
@@ -268,6 +276,8 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float
     if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{err.decode(errors='replace')[-3000:]}")
     LAST_RSS[:] = [peak[1] / 1024]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST_CPU[:] = [(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)]
     return elapsed, peak[0] / 1024
 
 
@@ -346,6 +356,31 @@ def hugo_build(hugo: str, folder: Path, *, cold: bool) -> tuple[float, float]:
     if cold:
         set_aside(folder, "hugo-public", "resources")
     return run([hugo, "--quiet", "-s", str(folder), "-d", str(folder / "hugo-public")])
+
+
+def cold_floor(folder: Path, hugo: str, rounds: int) -> tuple[float, float, float, float]:
+    """The CPU seconds a cold RSS-only build's work costs with no code of publisher's, each part the least of
+    ``rounds``: (the libraries' share, bench/floor.py; SQLite building the same store; the kernel writing the
+    same feed files, bench/native.py), and Hugo's own CPU seconds for its cold build, least of ``rounds``.
+
+    Their sum over the cores is the shortest wall time any build doing this work with these libraries can
+    take here. Leaves the site as a cold build with the default formats leaves it, as the steps after the
+    cold builds expect."""
+    publisher_cold(folder, "publisher-rss.toml")
+    scratch = folder.parent / "trash"
+    scratch.mkdir(exist_ok=True)
+    libraries, store, files, hugo_cpu = [], [], [], []
+    for n in range(rounds):
+        libraries_cold(folder)
+        libraries.append(LAST_CPU[0])
+        hugo_build(hugo, folder, cold=True)
+        hugo_cpu.append(LAST_CPU[0])
+        os.sync()
+        store.append(store_copy(folder / "state" / "publisher.db", scratch / f"{folder.name}-floor-{n}.db"))
+        os.sync()
+        files.append(files_copy(folder / "public", scratch / f"{folder.name}-floor-{n}"))
+    publisher_cold(folder)
+    return min(libraries), min(store), min(files), min(hugo_cpu)
 
 
 def in_process_new_post(folder: Path, rounds: int = 21) -> float:
@@ -469,6 +504,14 @@ def main() -> None:
         print(
             f"  cold      libraries {lib_s:6.2f} s {lib_mb:5.0f} MB | ratio {lib_s / hugo_s:.2f}x"
             " (read, front matter, CommonMark, sanitize; nothing kept)"
+        )
+        lib_cpu, store_cpu, files_cpu, hugo_cpu = cold_floor(folder, hugo, min(args.rounds, 3))
+        cores = len(os.sched_getaffinity(0))
+        floor_cpu = lib_cpu + store_cpu + files_cpu
+        print(
+            f"  floor     CPU: libraries {lib_cpu:.2f} s + store {store_cpu:.2f} s + files {files_cpu:.2f} s"
+            f" = {floor_cpu:.2f} s (hugo {hugo_cpu:.2f} s); over {cores} cores at least {floor_cpu / cores:.2f} s"
+            f" | ratio {floor_cpu / cores / hugo_s:.2f}x (the work, RSS only, with no code of publisher's)"
         )
         if source is None:
             # One post more each round, built by both tools in turns; best of --rounds.
