@@ -440,7 +440,7 @@ def build_all(
         work = functools.partial(_walk_apart, r, sections, order, changed_items)
         child = forked.start(work, told=progress is not None)
     if child is None:
-        made = [_Made.of(feed.pager) for feed in _walk_all(r, specs, order, changed_items, progress)]
+        made = _walk_all(r, specs, order, changed_items, progress)
     else:
         both = _Both(progress, child)
         try:
@@ -449,10 +449,10 @@ def build_all(
         finally:
             child.stop()
         if theirs is None:  # the child failed: its share is done here, counted after this process's own
-            theirs = [_Made.of(feed.pager) for feed in _walk_all(r, sections, order, changed_items, both.after)]
+            theirs = _walk_all(r, sections, order, changed_items, both.after)
         else:
             both.again()  # the child's last count
-        made = [_Made.of(feed.pager) for feed in mine] + theirs
+        made = mine + theirs
     with store.transaction():  # one transaction: thousands of page records
         for one in made:
             one.record(store)
@@ -518,7 +518,7 @@ def _walk_apart(
 ) -> list[_Made]:
     """In the forked process: :func:`_walk_all` through a store connection of its own."""
     mine = dataclasses.replace(r, store=Store(r.store.path, create=False))
-    return [_Made.of(feed.pager) for feed in _walk_all(mine, specs, order, changed_items, progress)]
+    return _walk_all(mine, specs, order, changed_items, progress)
 
 
 def _walk_all(
@@ -527,9 +527,9 @@ def _walk_all(
     order: list[str],
     changed_items: set[str],
     progress: Callable[[int, int], None] | None,
-) -> list[_Walking]:
+) -> list[_Made]:
     """The walk of :func:`build_all` over the items ``order`` (oldest first): every document of ``specs``
-    written, nothing recorded."""
+    written, nothing recorded; what each feed made, for the caller to record."""
     store, config = r.store, r.config
     walking: list[_Walking] = []
     # item key → (feed, entry) pairs, each feed's in its own oldest-first order
@@ -574,7 +574,7 @@ def _walk_all(
         feed.finish(full=True, changed_items=changed_items)
         if progress is not None:
             progress(done, total)
-    return walking
+    return [_Made.of(feed.pager) for feed in walking]
 
 
 def _fit_oldest(r: Renderer, entries: Sequence[FeedEntry], budget: int) -> int:
