@@ -161,10 +161,10 @@ def _build(
         report.feeds_written += _publish_attachments(config, store)
     # Feeds are flushed together: one syncfs after a full build (the renames with the bytes: it flushes the
     # folders too), concurrent fsyncs after a few files, then one fsync per folder for their renames.
-    written = [out / rel for rel in report.feeds_written + report.archives_written]
     if report.full:
         writers.sync_filesystem(out)
     else:
+        written = [out / rel for rel in report.feeds_written + report.archives_written]
         writers.sync_files(written)
         writers.sync_folders(written)
     with store.transaction():
