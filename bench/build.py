@@ -23,7 +23,7 @@ worker pool layout: reading every file, its front matter (PyYAML's C loader, tom
 (cmark-gfm) and sanitizing (nh3), nothing stored or written; it tells how much of publisher's time is its
 own. A fourth, "floor", adds up the CPU the cold RSS-only work costs with no code of publisher's at all:
 that libraries' share, SQLite building the same store and the kernel writing the same feed files
-(bench/native.py), each the least of three rounds, beside Hugo's own CPU for its cold build. Over the cores,
+(bench/native.py), each the least of up to three rounds, beside Hugo's own CPU for its cold build. Over the cores,
 it is the shortest wall time any build doing this work with these libraries can take on the machine: a cold
 target below it cannot be met by any code on top.
 
@@ -75,6 +75,8 @@ sys.path.insert(0, str(ROOT))
 
 from corpus import generate, new_post  # noqa: E402
 from native import files_copy, store_copy  # noqa: E402
+
+from publisher.processes import cores  # noqa: E402
 
 # The command an operator types: the `publisher` script installed beside this interpreter, as Hugo is its own
 # executable (`python -m publisher` also loads runpy: 7-20 ms more per run). `-m` where no script is installed.
@@ -506,12 +508,12 @@ def main() -> None:
             " (read, front matter, CommonMark, sanitize; nothing kept)"
         )
         lib_cpu, store_cpu, files_cpu, hugo_cpu = cold_floor(folder, hugo, min(args.rounds, 3))
-        cores = len(os.sched_getaffinity(0))
         floor_cpu = lib_cpu + store_cpu + files_cpu
+        cpus = cores()
         print(
             f"  floor     CPU: libraries {lib_cpu:.2f} s + store {store_cpu:.2f} s + files {files_cpu:.2f} s"
-            f" = {floor_cpu:.2f} s (hugo {hugo_cpu:.2f} s); over {cores} cores at least {floor_cpu / cores:.2f} s"
-            f" | ratio {floor_cpu / cores / hugo_s:.2f}x (the work, RSS only, with no code of publisher's)"
+            f" = {floor_cpu:.2f} s (hugo {hugo_cpu:.2f} s); over {cpus} cores at least {floor_cpu / cpus:.2f} s"
+            f" | ratio {floor_cpu / cpus / hugo_s:.2f}x (the work, RSS only, with no code of publisher's)"
         )
         if source is None:
             # One post more each round, built by both tools in turns; best of --rounds.
