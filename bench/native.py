@@ -50,12 +50,17 @@ def store_copy(store: Path, into: Path) -> float:
     return time.process_time() - started
 
 
+def children_cpu() -> float:
+    """The CPU seconds (user and system) of every child process this one has waited for so far, and theirs."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def files_copy(folder: Path, into: Path) -> float:
     """``cp -r folder into``: CPU seconds of the copy (the kernel's, mostly)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = children_cpu()
     subprocess.run(["cp", "-r", str(folder), str(into)], check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return children_cpu() - before
 
 
 def main() -> None:
